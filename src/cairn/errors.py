@@ -1,0 +1,45 @@
+"""Every error cairn raises on purpose derives from CairnError, so callers can catch one type."""
+
+
+class CairnError(Exception):
+    """Base class of cairn's own errors."""
+
+
+class WorkspaceNotFoundError(CairnError):
+    """No `.cairn/` above the current directory and no CAIRN_STORE set."""
+
+
+class InvalidNameError(CairnError, ValueError):
+    """A run, metric, param, tag or artifact name that cannot be stored safely."""
+
+
+class InvalidValueError(CairnError, ValueError):
+    """A metric or param value of a type cairn cannot store."""
+
+
+class RunEndedError(CairnError):
+    """Logging to a run that has already ended."""
+
+
+class NotFoundError(CairnError, KeyError):
+    """A run, artifact or blob that does not exist."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CorruptBlobError(CairnError):
+    """A blob whose bytes no longer match its digest."""
+
+    def __init__(self, digest: str, detail: str = "") -> None:
+        self.digest = digest
+        msg = f"blob {digest} is corrupt: its content no longer matches its digest"
+        super().__init__(f"{msg} ({detail})" if detail else msg)
+
+
+class FilterSyntaxError(CairnError, ValueError):
+    """A search filter that does not parse."""
+
+
+class CodecError(CairnError):
+    """A value no codec can encode, or bytes a codec cannot decode."""
