@@ -1,0 +1,43 @@
+"""cairn: from the first experiment to an authorized prediction endpoint, with provenance."""
+
+from __future__ import annotations
+
+from cairn.errors import (
+    CairnError,
+    CorruptBlobError,
+    FilterSyntaxError,
+    InvalidNameError,
+    InvalidValueError,
+    NotFoundError,
+    RunEndedError,
+    WorkspaceNotFoundError,
+)
+from cairn.store import get_store
+from cairn.tracking import ArtifactRef, Run, RunRecord, get_run, search_runs, start_run
+from cairn.tracking import active as _active
+from cairn.tracking.artifacts import record_input, resolve
+
+__version__ = "0.1.0"
+
+
+def load(ref: ArtifactRef | str) -> object:
+    """The value an artifact reference names; recorded as an input of the active run."""
+    store = get_store()
+    artifact = resolve(store, ref)
+    value = store.get_value(artifact.digest)
+    run = _active.current()
+    if run is not None:
+        record_input(store, run.id, artifact)
+    return value
+
+
+def active_run() -> Run | None:
+    """The innermost open run of this thread, if any."""
+    return _active.current()
+
+
+__all__ = [
+    "ArtifactRef", "CairnError", "CorruptBlobError", "FilterSyntaxError", "InvalidNameError",
+    "InvalidValueError", "NotFoundError", "Run", "RunEndedError", "RunRecord",
+    "WorkspaceNotFoundError", "active_run", "get_run", "load", "search_runs", "start_run",
+]

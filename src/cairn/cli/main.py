@@ -1,0 +1,69 @@
+"""The `cairn` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from cairn.cli import artifacts, runs
+from cairn.cli.output import console, errors, print_json, size
+from cairn.errors import CairnError
+
+app = typer.Typer(
+    help="cairn: track, version and reproduce machine-learning work.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(runs.app, name="runs")
+app.add_typer(artifacts.app, name="artifacts")
+
+
+@app.command()
+def init(path: Path = typer.Argument(Path("."), help="Folder to create .cairn/ in.")) -> None:
+    """Create a workspace (.cairn/ with a SQLite store and a blob folder)."""
+    from cairn.config import find_workspace, init_root
+    from cairn.store import get_store
+
+    root = init_root(path)
+    store = get_store(find_workspace(root.parent))
+    console.print(f"initialized cairn workspace in [bold]{root}[/] ({store.dialect})")
+
+
+@app.command()
+def gc(dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would go."),
+       as_json: bool = typer.Option(False, "--json")) -> None:
+    """Remove blobs that no artifact or run refers to."""
+    from cairn.store import get_store
+    from cairn.store.gc import collect
+
+    report = collect(get_store(create=False), dry_run=dry_run)
+    if as_json:
+        print_json({"dry_run": dry_run, "unreferenced": report.unreferenced,
+                    "orphans": report.orphans, "freed_bytes": report.freed_bytes})
+        return
+    verb = "would remove" if dry_run else "removed"
+    console.print(f"{verb} {len(report.unreferenced)} unreferenced blob(s) "
+                  f"({size(report.freed_bytes)}) and {len(report.orphans)} orphaned file(s)")
+
+
+@app.command()
+def demo() -> None:
+    """Train a few models on the digits data, track them, and show the runs."""
+    from cairn.demo import EXPERIMENT, run_demo
+    from cairn.store import get_store
+
+    run_demo()
+    runs.list_runs(experiment=EXPERIMENT, filter=None, sort=["attributes.started asc"], limit=50,
+                   as_json=False)
+    console.print(f"workspace: [bold]{get_store().description}[/]")
+    console.print("next: `cairn runs ls --sort 'metrics.val_acc desc'`, `cairn runs show ID`")
+
+
+def main() -> None:
+    try:
+        app()
+    except CairnError as exc:
+        errors.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(1)

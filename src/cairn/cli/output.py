@@ -1,0 +1,57 @@
+"""How the CLI talks: Rich tables for people, JSON for programs, errors on stderr."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import sys
+
+from rich.console import Console
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str, allow_nan=True) + "\n")
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def number(value: object) -> str:
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return f"{value:.4g}"
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+STATUS_STYLE = {"finished": "green", "running": "cyan", "failed": "red", "crashed": "red",
+                "killed": "yellow"}
+
+
+def status(value: str) -> str:
+    return f"[{STATUS_STYLE.get(value, 'white')}]{value}[/]"

@@ -1,0 +1,126 @@
+"""The metadata schema, SQLAlchemy Core. Alembic migrations in `migrations/` create it.
+
+Times are UTC epoch seconds (double precision): portable across SQLite and PostgreSQL,
+cheap to compare for time travel. A metric value of NULL means NaN, because SQLite stores
+NaN as NULL.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),  # ULID: sortable by start time
+    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("parent_id", sa.String(26), sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started", sa.Float, nullable=False),
+    sa.Column("ended", sa.Float, nullable=True),
+    sa.Column("heartbeat", sa.Float, nullable=True),
+    sa.Column("user", sa.String(255), nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("pid_started", sa.Float, nullable=True),  # tells a live pid from a reused one
+    sa.Column("command", sa.Text, nullable=True),
+    sa.Column("code_ref", sa.String(64), nullable=True),  # blob digest: git commit, branch, diff
+    sa.Column("env_ref", sa.String(64), nullable=True),  # blob digest: python, packages, host
+    sa.Column("error", sa.Text, nullable=True),  # traceback of a failed run
+    sa.Index("ix_runs_experiment", "experiment_id", "started"),
+    sa.Index("ix_runs_parent", "parent_id"),
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),  # JSON
+    sa.Column("num", sa.Float, nullable=True),  # the value when it is a number, for filters
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("run_id", sa.String(26), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+)
+
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column("run_id", sa.String(26), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("ts", sa.Float, nullable=False),
+)
+
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("codec", sa.String(64), nullable=False),
+    sa.Column("meta", sa.Text, nullable=False),  # JSON
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), sa.ForeignKey("blobs.digest"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.UniqueConstraint("name", "version", name="uq_artifacts_name_version"),
+    sa.Index("ix_artifacts_run", "run_id"),
+    sa.Index("ix_artifacts_digest", "digest"),
+)
+
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("artifact_id", sa.Integer, sa.ForeignKey("artifacts.id"), primary_key=True),
+    sa.Index("ix_run_inputs_artifact", "artifact_id"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),  # JSON
+    sa.Index("ix_events_subject", "subject", "ts"),
+)

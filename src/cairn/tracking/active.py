@@ -1,0 +1,77 @@
+"""Which runs are open in this process, and ending them when the process ends.
+
+Runs nest: a run started while another is open becomes its child. The stack is per
+context (thread or task), the set of open runs per process. A normal exit finishes open
+runs, an uncaught exception fails them; SIGTERM flushes them and marks them killed before the process goes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import signal
+import sys
+import threading
+import traceback
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cairn.tracking.run import Run
+
+_stack: contextvars.ContextVar[tuple[Run, ...]] = contextvars.ContextVar("cairn_runs", default=())
+_open: dict[str, Run] = {}
+_lock = threading.Lock()
+_handlers_installed = False
+
+
+def current() -> Run | None:
+    stack = _stack.get()
+    return stack[-1] if stack else None
+
+
+def push(run: Run) -> None:
+    _install_handlers()
+    _stack.set((*_stack.get(), run))
+    with _lock:
+        _open[run.id] = run
+
+
+def forget(run: Run) -> None:
+    _stack.set(tuple(r for r in _stack.get() if r is not run))
+    with _lock:
+        _open.pop(run.id, None)
+
+
+def end_all(status: str, error: str | None = None) -> None:
+    """End open runs, children before their parents."""
+    with _lock:
+        runs = list(_open.values())
+    for run in reversed(runs):
+        run.end(status, error)
+
+
+def _install_handlers() -> None:
+    global _handlers_installed
+    if _handlers_installed:
+        return
+    _handlers_installed = True
+    atexit.register(end_all, "finished")
+    previous_hook = sys.excepthook
+
+    def on_uncaught(kind, exc, tb) -> None:  # a run started without `with` still fails
+        end_all("failed", "".join(traceback.format_exception(kind, exc, tb)))
+        previous_hook(kind, exc, tb)
+
+    sys.excepthook = on_uncaught
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        end_all("killed", "terminated by SIGTERM")
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_sigterm)

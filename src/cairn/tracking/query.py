@@ -1,0 +1,205 @@
+"""Reading runs back: one run, or many by experiment, filter and order.
+
+Reading is also where a crashed run is noticed: a run still marked running whose process
+is gone (same host, pid dead or reused) or whose heartbeat stopped is marked `crashed`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+
+import psutil
+import sqlalchemy as sa
+
+from cairn.errors import FilterSyntaxError, NotFoundError
+from cairn.store import Store, get_store, schema
+from cairn.tracking.artifacts import ArtifactRef
+from cairn.tracking.filter import ATTRIBUTES, parse_filter
+from cairn.tracking.run import CRASHED, RUNNING
+from cairn.tracking.writer import HEARTBEAT_INTERVAL_S
+
+HEARTBEAT_TIMEOUT_S = float(os.environ.get("CAIRN_HEARTBEAT_TIMEOUT", 6 * HEARTBEAT_INTERVAL_S))
+
+
+@dataclass
+class RunRecord:
+    id: str
+    name: str
+    experiment: str
+    status: str
+    started: float
+    ended: float | None
+    parent_id: str | None
+    user: str | None
+    host: str | None
+    command: str | None
+    code_ref: str | None
+    env_ref: str | None
+    error: str | None
+    params: dict[str, object] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # latest value of each
+    tags: dict[str, str] = field(default_factory=dict)
+    store: Store | None = field(default=None, repr=False)
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started
+
+    def metric_history(self, key: str) -> list[tuple[int, float, float]]:
+        """(step, value, ts) of every logged value of `key`, in step order."""
+        table = schema.metrics
+        with self._store().reader() as conn:
+            rows = conn.execute(
+                sa.select(table.c.step, table.c.value, table.c.ts)
+                .where(table.c.run_id == self.id, table.c.key == key)
+                .order_by(table.c.step, table.c.ts)
+            ).all()
+        return [(r.step, _nan_if_null(r.value), r.ts) for r in rows]
+
+    def artifacts(self) -> list[ArtifactRef]:
+        table = schema.artifacts
+        with self._store().reader() as conn:
+            rows = conn.execute(
+                sa.select(table).where(table.c.run_id == self.id).order_by(table.c.id)
+            ).all()
+        return [ArtifactRef(r.id, r.name, r.version, r.digest, r.run_id, r.kind) for r in rows]
+
+    def code(self) -> dict | None:
+        return self._json_blob(self.code_ref)
+
+    def environment(self) -> dict | None:
+        return self._json_blob(self.env_ref)
+
+    def _json_blob(self, digest: str | None) -> dict | None:
+        return None if digest is None else json.loads(bytes(self._store().blobs.get(digest)))
+
+    def _store(self) -> Store:
+        return self.store or get_store()
+
+
+def get_run(run_id: str, *, store: Store | None = None) -> RunRecord:
+    store = store or get_store()
+    found = _load(store, [schema.runs.c.id == run_id], limit=1)
+    if not found:
+        found = _load(store, [schema.runs.c.id.like(f"{run_id}%")], limit=2) if run_id else []
+        if len(found) != 1:
+            raise NotFoundError(f"no run {run_id!r} in {store.description}; `cairn runs ls` lists runs")
+    return found[0]
+
+
+def search_runs(experiment: str | None = None, filter: str | None = None,
+                order_by: str | list[str] | None = None, *, limit: int | None = None,
+                store: Store | None = None) -> list[RunRecord]:
+    """Runs matching `filter`, newest first unless `order_by` says otherwise.
+
+    order_by: "metrics.acc desc", "params.C", "attributes.started asc", or a list of them.
+    """
+    store = store or get_store()
+    conditions = []
+    if experiment is not None:
+        conditions.append(schema.experiments.c.name == experiment)
+    if filter:
+        conditions.append(parse_filter(filter))
+    orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    return _load(store, conditions, [_order(o) for o in orders], limit=limit)
+
+
+def mark_crashed(store: Store, rows: list) -> set[str]:
+    """Mark running runs whose process is gone as crashed; return their ids."""
+    host, now = socket.gethostname(), time.time()
+    crashed = {
+        r.id for r in rows
+        if r.status == RUNNING and _is_dead(r.host, r.pid, r.pid_started, r.heartbeat, host, now)
+    }
+    if crashed:
+        with store.writer() as conn:
+            conn.execute(
+                schema.runs.update()
+                .where(schema.runs.c.id.in_(crashed), schema.runs.c.status == RUNNING)
+                .values(status=CRASHED, ended=sa.func.coalesce(schema.runs.c.heartbeat, now))
+            )
+    return crashed
+
+
+def _is_dead(run_host: str | None, pid: int | None, pid_started: float | None,
+             heartbeat: float | None, host: str, now: float) -> bool:
+    if run_host == host and pid is not None:
+        try:
+            return abs(psutil.Process(pid).create_time() - (pid_started or 0)) > 1.0
+        except psutil.NoSuchProcess:
+            return True
+    return heartbeat is None or now - heartbeat > HEARTBEAT_TIMEOUT_S
+
+
+def _order(text: str) -> sa.ColumnElement:
+    parts = text.strip().split()
+    if not parts or len(parts) > 2 or "." not in parts[0]:
+        raise FilterSyntaxError(f"bad order_by {text!r}: write e.g. 'metrics.acc desc'")
+    descending = len(parts) == 2 and parts[1].lower() == "desc"
+    if len(parts) == 2 and parts[1].lower() not in ("asc", "desc"):
+        raise FilterSyntaxError(f"bad order_by {text!r}: direction must be asc or desc")
+    section, name = parts[0].split(".", 1)
+    if section in ("metrics", "metric"):
+        table, column = schema.latest_metrics, schema.latest_metrics.c.value
+    elif section in ("params", "param"):
+        table, column = schema.params, schema.params.c.num
+    elif section in ("attributes", "attr") and name in ATTRIBUTES:
+        column = schema.runs.c[name]
+        return column.desc() if descending else column.asc()
+    else:
+        raise FilterSyntaxError(f"bad order_by {text!r}: sort by metrics.X, params.X or attributes.X")
+    value = (
+        sa.select(column)
+        .where(table.c.run_id == schema.runs.c.id, table.c.key == name)
+        .scalar_subquery()
+    )
+    # Runs without the value sort last either way.
+    return value.desc().nulls_last() if descending else value.asc().nulls_last()
+
+
+def _load(store: Store, conditions: list, orders: list | None = None,
+          limit: int | None = None) -> list[RunRecord]:
+    runs, experiments = schema.runs, schema.experiments
+    query = (
+        sa.select(runs, experiments.c.name.label("experiment"))
+        .join(experiments, experiments.c.id == runs.c.experiment_id)
+        .where(*conditions)
+        .order_by(*(orders or []), runs.c.started.desc(), runs.c.id.desc())
+        .limit(limit)
+    )
+    with store.reader() as conn:
+        rows = conn.execute(query).all()
+        ids = [r.id for r in rows]
+        params = _by_run(conn, schema.params, ids, lambda r: json.loads(r.value))
+        metrics = _by_run(conn, schema.latest_metrics, ids, lambda r: _nan_if_null(r.value))
+        tags = _by_run(conn, schema.tags, ids, lambda r: r.value)
+    crashed = mark_crashed(store, rows)
+    return [
+        RunRecord(
+            id=r.id, name=r.name, experiment=r.experiment,
+            status=CRASHED if r.id in crashed else r.status, started=r.started,
+            ended=r.ended if r.id not in crashed else (r.heartbeat or r.ended), parent_id=r.parent_id,
+            user=r.user, host=r.host, command=r.command, code_ref=r.code_ref, env_ref=r.env_ref,
+            error=r.error, params=params.get(r.id, {}), metrics=metrics.get(r.id, {}),
+            tags=tags.get(r.id, {}), store=store,
+        )
+        for r in rows
+    ]
+
+
+def _by_run(conn: sa.Connection, table: sa.Table, ids: list[str], convert) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for start in range(0, len(ids), 500):  # keep IN lists within SQLite's variable limit
+        chunk = ids[start : start + 500]
+        for row in conn.execute(sa.select(table).where(table.c.run_id.in_(chunk))):
+            found.setdefault(row.run_id, {})[row.key] = convert(row)
+    return found
+
+
+def _nan_if_null(value: float | None) -> float:
+    return math.nan if value is None else value
