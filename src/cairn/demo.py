@@ -27,7 +27,7 @@ def _models():
         ("sgd", {"alpha": 1e-2, "eta0": 0.001}, lambda p: SGDClassifier(
             alpha=p["alpha"], eta0=p["eta0"], learning_rate="constant", random_state=0)),
         ("logreg", {"C": 0.01}, lambda p: LogisticRegression(C=p["C"], max_iter=500)),
-        ("logreg", {"C": 1.0}, lambda p: LogisticRegression(C=p["C"], max_iter=500)),
+        ("logreg", {"C": 0.1}, lambda p: LogisticRegression(C=p["C"], max_iter=300)),
         ("svc", {"C": 1.0, "gamma": 0.001}, lambda p: SVC(C=p["C"], gamma=p["gamma"])),
         ("svc", {"C": 10.0, "gamma": 0.01}, lambda p: SVC(C=p["C"], gamma=p["gamma"])),
     ]
@@ -56,7 +56,7 @@ def run_demo() -> list[str]:
             task = progress.add_task("training", total=len(models))
             for family, params, make in models:
                 progress.update(task, description=f"training {family} {params}")
-                with cairn.start_run(family, params={"model": family, **params}) as run:
+                with cairn.start_run(family, params=params) as run:
                     model = make(params)
                     started = time.perf_counter()
                     if hasattr(model, "partial_fit"):

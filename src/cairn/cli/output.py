@@ -17,10 +17,14 @@ def print_json(value: object) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str, allow_nan=True) + "\n")
 
 
-def when(ts: float | None) -> str:
+def when(ts: float | None, *, short: bool = False) -> str:
+    """A local time; with `short`, today's times without the date."""
     if ts is None:
         return "-"
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    moment = dt.datetime.fromtimestamp(ts)
+    if short and moment.date() == dt.date.today():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
 
 
 def duration(seconds: float | None) -> str:

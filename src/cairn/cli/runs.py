@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict
+from dataclasses import fields
 
 import typer
 from rich.syntax import Syntax
@@ -16,9 +16,7 @@ app = typer.Typer(help="List, inspect and compare runs.", no_args_is_help=True)
 
 
 def record_json(run: RunRecord) -> dict:
-    data = asdict(run)
-    data.pop("store")
-    return data
+    return {f.name: getattr(run, f.name) for f in fields(run) if f.name != "store"}
 
 
 @app.command("ls")
@@ -35,20 +33,21 @@ def list_runs(
     if as_json:
         print_json([record_json(r) for r in runs])
         return
-    param_keys = sorted({k for r in runs for k in r.params})
     metric_keys = sorted({k for r in runs for k in r.metrics})
     table = Table(title=f"{len(runs)} run(s)" + (f" in {experiment}" if experiment else ""))
-    for column in ("id", "experiment", "name", "status", "started", "took"):
-        table.add_column(column, no_wrap=column == "id")
-    for key in param_keys:
-        table.add_column(key, style="magenta", justify="right")
+    table.add_column("id", no_wrap=True)
+    if not experiment:
+        table.add_column("experiment")
+    for column in ("name", "status", "started", "took"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("params", style="magenta", ratio=1, overflow="fold")
     for key in metric_keys:
-        table.add_column(key, style="cyan", justify="right")
+        table.add_column(key, style="cyan", justify="right", no_wrap=True)
     for r in runs:
+        params = " ".join(f"{k}={number(v)}" for k, v in sorted(r.params.items()))
         table.add_row(
-            r.id[-10:], r.experiment, r.name, status(r.status), when(r.started),
-            duration(r.duration),
-            *(number(r.params[k]) if k in r.params else "" for k in param_keys),
+            r.id[-8:], *([] if experiment else [r.experiment]), r.name, status(r.status),
+            when(r.started, short=True), duration(r.duration), params,
             *(number(r.metrics[k]) if k in r.metrics else "" for k in metric_keys),
         )
     console.print(table)

@@ -82,7 +82,7 @@ class _Parser:
     def take(self) -> Token:
         token = self.peek()
         if token is None:
-            raise FilterSyntaxError(f"filter {self.text!r} ends too soon")
+            raise FilterSyntaxError(f"bad filter: {self.text!r} ends too soon")
         self.i += 1
         return token
 

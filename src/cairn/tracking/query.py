@@ -83,12 +83,16 @@ class RunRecord:
 
 
 def get_run(run_id: str, *, store: Store | None = None) -> RunRecord:
+    """The run with id `run_id`, or the one run whose id starts or ends with it."""
     store = store or get_store()
+    run_id = run_id.strip().upper()
     found = _load(store, [schema.runs.c.id == run_id], limit=1)
-    if not found:
-        found = _load(store, [schema.runs.c.id.like(f"{run_id}%")], limit=2) if run_id else []
-        if len(found) != 1:
-            raise NotFoundError(f"no run {run_id!r} in {store.description}; `cairn runs ls` lists runs")
+    if not found and len(run_id) >= 4:
+        found = _load(store, [sa.or_(schema.runs.c.id.like(f"{run_id}%"),
+                                     schema.runs.c.id.like(f"%{run_id}"))], limit=2)
+    if len(found) != 1:
+        raise NotFoundError(f"no run {run_id!r} in {store.description} (or more than one "
+                            "matches); `cairn runs ls` lists runs")
     return found[0]
 
 
