@@ -11,8 +11,9 @@ from rich.table import Table
 RESULTS = Path(__file__).parent / "results"
 
 
-def report(name: str, title: str, columns: list[str], rows: list[list[str]],
-           notes: str = "") -> None:
+def report(
+    name: str, title: str, columns: list[str], rows: list[list[str]], notes: str = ""
+) -> None:
     table = Table(title=title)
     for column in columns:
         table.add_column(column, justify="left" if column == columns[0] else "right")
@@ -21,9 +22,14 @@ def report(name: str, title: str, columns: list[str], rows: list[list[str]],
     Console().print(table)
     if notes:
         Console().print(notes)
-    lines = [f"### {title}", "", f"Machine: {platform.machine()}, {_cpu()}, "
-             f"Python {platform.python_version()}", "",
-             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = [
+        f"### {title}",
+        "",
+        f"Machine: {platform.machine()}, {_cpu()}, Python {platform.python_version()}",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     if notes:
         lines += ["", notes]

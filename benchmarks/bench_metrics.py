@@ -63,8 +63,9 @@ def scratch_database(admin_url: str) -> Iterator[str]:
     import sqlalchemy as sa
 
     name = f"cairn_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        admin_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
@@ -80,8 +81,11 @@ def scratch_database(admin_url: str) -> Iterator[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer metrics, for a smoke run")
-    parser.add_argument("--postgres", default=os.environ.get("CAIRN_BENCH_PG"),
-                        help="also run cairn against this PostgreSQL URL")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("CAIRN_BENCH_PG"),
+        help="also run cairn against this PostgreSQL URL",
+    )
     args = parser.parse_args()
     n_cairn = 20_000 if args.quick else 1_000_000
     n_mlflow = 100 if args.quick else 1_000
@@ -94,22 +98,41 @@ def main() -> None:
         if args.postgres:
             with scratch_database(args.postgres) as url:
                 results["cairn run.log (PostgreSQL)"] = (
-                    n_cairn, *bench_cairn(workdir, n_cairn, url))
+                    n_cairn,
+                    *bench_cairn(workdir, n_cairn, url),
+                )
         results["mlflow.log_metric (SQLite, sync)"] = (
-            n_mlflow, *bench_mlflow(workdir, n_mlflow, True))
+            n_mlflow,
+            *bench_mlflow(workdir, n_mlflow, True),
+        )
         results["mlflow.log_metric (SQLite, synchronous=False)"] = (
-            n_mlflow, *bench_mlflow(workdir, n_mlflow, False))
+            n_mlflow,
+            *bench_mlflow(workdir, n_mlflow, False),
+        )
     base_cost = results["mlflow.log_metric (SQLite, sync)"][1]
     base_rate = results["mlflow.log_metric (SQLite, sync)"][2]
     rows = [
-        [name, f"{n:,}", f"{cost:,.2f}", f"{base_cost / cost:,.0f}x", f"{rate:,.0f}",
-         f"{rate / base_rate:,.0f}x"]
+        [
+            name,
+            f"{n:,}",
+            f"{cost:,.2f}",
+            f"{base_cost / cost:,.0f}x",
+            f"{rate:,.0f}",
+            f"{rate / base_rate:,.0f}x",
+        ]
         for name, (n, cost, rate) in results.items()
     ]
     report(
-        "metrics", "Logging metrics",
-        ["tool", "metrics", "µs per metric (call)", "vs mlflow sync", "metrics/s durable",
-         "vs mlflow sync"],
+        "metrics",
+        "Logging metrics",
+        [
+            "tool",
+            "metrics",
+            "µs per metric (call)",
+            "vs mlflow sync",
+            "metrics/s durable",
+            "vs mlflow sync",
+        ],
         rows,
         "Targets: run.log <= 5 µs per metric, >= 200,000 metrics/s durable in SQLite.",
     )

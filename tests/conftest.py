@@ -34,8 +34,9 @@ def pg_url() -> Iterator[str]:
     import sqlalchemy as sa
 
     name = f"cairn_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
@@ -88,8 +89,9 @@ BACKENDS = [
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """The tracking suite runs once per backend: SQLite+folder, PostgreSQL+folder,
     SQLite+S3. Yields the backend's name; the workspace is selected through the environment."""
     store_url = f"sqlite:///{tmp_path / 'cairn.db'}"
@@ -107,11 +109,23 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path,
     reset_store()
 
 
-def run_python(code: str, *, env: dict | None = None, cwd: Path | None = None,
-               check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_python(
+    code: str,
+    *,
+    env: dict | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
     """Run `code` in a fresh interpreter with the test's environment."""
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"child failed ({result.returncode}):\n{result.stderr}")
     return result

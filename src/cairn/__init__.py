@@ -37,7 +37,20 @@ def active_run() -> Run | None:
 
 
 __all__ = [
-    "ArtifactRef", "CairnError", "CorruptBlobError", "FilterSyntaxError", "InvalidNameError",
-    "InvalidValueError", "NotFoundError", "Run", "RunEndedError", "RunRecord",
-    "WorkspaceNotFoundError", "active_run", "get_run", "load", "search_runs", "start_run",
+    "ArtifactRef",
+    "CairnError",
+    "CorruptBlobError",
+    "FilterSyntaxError",
+    "InvalidNameError",
+    "InvalidValueError",
+    "NotFoundError",
+    "Run",
+    "RunEndedError",
+    "RunRecord",
+    "WorkspaceNotFoundError",
+    "active_run",
+    "get_run",
+    "load",
+    "search_runs",
+    "start_run",
 ]

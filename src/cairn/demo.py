@@ -22,10 +22,20 @@ def _models():
     from sklearn.svm import SVC
 
     return [
-        ("sgd", {"alpha": 1e-4, "eta0": 0.01}, lambda p: SGDClassifier(
-            alpha=p["alpha"], eta0=p["eta0"], learning_rate="constant", random_state=0)),
-        ("sgd", {"alpha": 1e-2, "eta0": 0.001}, lambda p: SGDClassifier(
-            alpha=p["alpha"], eta0=p["eta0"], learning_rate="constant", random_state=0)),
+        (
+            "sgd",
+            {"alpha": 1e-4, "eta0": 0.01},
+            lambda p: SGDClassifier(
+                alpha=p["alpha"], eta0=p["eta0"], learning_rate="constant", random_state=0
+            ),
+        ),
+        (
+            "sgd",
+            {"alpha": 1e-2, "eta0": 0.001},
+            lambda p: SGDClassifier(
+                alpha=p["alpha"], eta0=p["eta0"], learning_rate="constant", random_state=0
+            ),
+        ),
         ("logreg", {"C": 0.01}, lambda p: LogisticRegression(C=p["C"], max_iter=500)),
         ("logreg", {"C": 0.1}, lambda p: LogisticRegression(C=p["C"], max_iter=300)),
         ("svc", {"C": 1.0, "gamma": 0.001}, lambda p: SVC(C=p["C"], gamma=p["gamma"])),
@@ -40,14 +50,13 @@ def run_demo() -> list[str]:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
     except ImportError as exc:
-        raise CairnError(
-            "the demo needs scikit-learn: pip install 'cairn[ml]'"
-        ) from exc
+        raise CairnError("the demo needs scikit-learn: pip install 'cairn[ml]'") from exc
 
     digits = load_digits()
     X = (digits.data / 16.0).astype(np.float32)
     X_train, X_test, y_train, y_test = train_test_split(
-        X, digits.target, test_size=0.25, random_state=0, stratify=digits.target)
+        X, digits.target, test_size=0.25, random_state=0, stratify=digits.target
+    )
     models = _models()
     ids = []
     with cairn.start_run("demo", experiment=EXPERIMENT, tags={"source": "cairn demo"}) as parent:
@@ -63,12 +72,21 @@ def run_demo() -> list[str]:
                         classes = np.unique(y_train)
                         for epoch in range(EPOCHS):
                             model.partial_fit(X_train, y_train, classes=classes)
-                            run.log({"train_acc": model.score(X_train, y_train),
-                                     "val_acc": model.score(X_test, y_test)}, step=epoch)
+                            run.log(
+                                {
+                                    "train_acc": model.score(X_train, y_train),
+                                    "val_acc": model.score(X_test, y_test),
+                                },
+                                step=epoch,
+                            )
                     else:
                         model.fit(X_train, y_train)
-                    run.log({"fit_seconds": time.perf_counter() - started,
-                             "val_acc": model.score(X_test, y_test)})
+                    run.log(
+                        {
+                            "fit_seconds": time.perf_counter() - started,
+                            "val_acc": model.score(X_test, y_test),
+                        }
+                    )
                     run.save("model", model, kind="model")
                     ids.append(run.id)
                 progress.advance(task)

@@ -16,8 +16,14 @@ import cairn
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "cairn", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cairn", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -101,6 +107,7 @@ def test_demo_trains_and_tracks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert result.returncode == 0, result.stderr
     assert "7 run(s) in digits" in result.stdout and "val_acc" in result.stdout
     assert str(tmp_path / ".cairn") in result.stdout.replace("\n", "")
-    listed = json.loads(cli("runs", "ls", "--json", "--filter", "metrics.val_acc > 0.9",
-                            cwd=tmp_path).stdout)
+    listed = json.loads(
+        cli("runs", "ls", "--json", "--filter", "metrics.val_acc > 0.9", cwd=tmp_path).stdout
+    )
     assert len(listed) >= 3 and all(r["status"] == "finished" for r in listed)

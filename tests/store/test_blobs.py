@@ -47,8 +47,9 @@ def test_corruption_is_detected(blobs) -> None:
         blobs.get(digest)
 
 
-def test_local_write_is_atomic_when_interrupted(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_write_is_atomic_when_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blobs = LocalBlobStore(str(tmp_path / "blobs"))
     data = os.urandom(1_000_000)
     real_fdopen = os.fdopen

@@ -52,8 +52,9 @@ def test_sqlite_store_from_0001_is_upgraded(tmp_path: Path, monkeypatch: pytest.
 
 
 @pytest.mark.postgres
-def test_postgres_store_from_0001_is_upgraded(pg_url: str, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch):
+def test_postgres_store_from_0001_is_upgraded(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     _make_old_store(pg_url)
     _check_upgraded(pg_url, str(tmp_path / "blobs"), monkeypatch)
 

@@ -24,8 +24,10 @@ with cairn.start_run(f"writer-{sys.argv[1]}", experiment="load") as run:
 
 
 def _concurrent_writers(n: int = 8) -> None:
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(i)], stderr=subprocess.PIPE,
-                              text=True) for i in range(n)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(i)], stderr=subprocess.PIPE, text=True)
+        for i in range(n)
+    ]
     failures = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     assert all(code == 0 for code, _ in failures), failures
     runs = cairn.search_runs(experiment="load")
@@ -33,9 +35,13 @@ def _concurrent_writers(n: int = 8) -> None:
     assert all(r.status == "finished" for r in runs)
     store = cairn.get_store()
     with store.reader() as conn:
-        counts = dict(conn.execute(
-            sa.select(schema.metrics.c.run_id, sa.func.count()).group_by(schema.metrics.c.run_id)
-        ).all())
+        counts = dict(
+            conn.execute(
+                sa.select(schema.metrics.c.run_id, sa.func.count()).group_by(
+                    schema.metrics.c.run_id
+                )
+            ).all()
+        )
         distinct_steps = conn.execute(
             sa.select(sa.func.count(sa.distinct(schema.metrics.c.step)))
         ).scalar()
@@ -57,8 +63,9 @@ def test_eight_processes_racing_to_create_the_store(workspace: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_eight_processes_log_into_one_postgres_store(pg_url: str, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eight_processes_log_into_one_postgres_store(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CAIRN_STORE", pg_url)
     monkeypatch.setenv("CAIRN_BLOBS", str(tmp_path / "blobs"))
     _concurrent_writers()
@@ -107,8 +114,9 @@ def test_sigkill_mid_logging_leaves_a_consistent_store(workspace: Path) -> None:
 
 def _artifact_count(store, run_id: str) -> int:
     with store.reader() as conn:
-        return conn.execute(sa.select(sa.func.count()).where(
-            schema.artifacts.c.run_id == run_id)).scalar()
+        return conn.execute(
+            sa.select(sa.func.count()).where(schema.artifacts.c.run_id == run_id)
+        ).scalar()
 
 
 TERMINATED = """
@@ -122,8 +130,9 @@ sys.stdin.read()
 
 
 def test_sigterm_flushes_and_marks_killed(workspace: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", TERMINATED], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TERMINATED], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     run_id = proc.stdout.readline().strip()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM
@@ -162,11 +171,17 @@ def test_stale_heartbeat_from_another_host_is_crashed(workspace: Path) -> None:
     run = cairn.start_run("remote")
     store = cairn.get_store()
     with store.writer() as conn:
-        conn.execute(schema.runs.update().where(schema.runs.c.id == run.id)
-                     .values(host="elsewhere", heartbeat=1.0))
+        conn.execute(
+            schema.runs.update()
+            .where(schema.runs.c.id == run.id)
+            .values(host="elsewhere", heartbeat=1.0)
+        )
     assert cairn.get_run(run.id).status == "crashed"
     with store.writer() as conn:  # a fresh heartbeat from elsewhere stays running
-        conn.execute(schema.runs.update().where(schema.runs.c.id == run.id)
-                     .values(status="running", heartbeat=time.time()))
+        conn.execute(
+            schema.runs.update()
+            .where(schema.runs.c.id == run.id)
+            .values(status="running", heartbeat=time.time())
+        )
     assert cairn.get_run(run.id).status == "running"
     run.end()

@@ -11,8 +11,9 @@ import cairn
 
 
 def test_context_manager_records_params_metrics_tags(backend: str) -> None:
-    with cairn.start_run("train", experiment="digits", params={"C": 1.0, "opt": "adam"},
-                         tags={"team": "vision"}) as run:
+    with cairn.start_run(
+        "train", experiment="digits", params={"C": 1.0, "opt": "adam"}, tags={"team": "vision"}
+    ) as run:
         for step in range(5):
             run.log({"loss": 1.0 / (step + 1), "acc": step / 10}, step=step)
         run.log_params({"layers": [64, 32]})
@@ -111,16 +112,28 @@ def test_load_inside_a_run_records_the_input(backend: str) -> None:
     from cairn.store import schema
 
     with cairn.get_store().reader() as conn:
-        inputs = conn.execute(sa.select(schema.run_inputs.c.artifact_id)
-                              .where(schema.run_inputs.c.run_id == user.id)).scalars().all()
+        inputs = (
+            conn.execute(
+                sa.select(schema.run_inputs.c.artifact_id).where(
+                    schema.run_inputs.c.run_id == user.id
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert inputs == [ref.id]
 
 
 def test_search_filter_and_order(backend: str) -> None:
-    for c, acc, opt in [(0.01, 0.80, "sgd"), (0.1, 0.91, "adam"), (1.0, 0.95, "adam"),
-                        (10.0, 0.89, "sgd")]:
-        with cairn.start_run("fit", experiment="grid", params={"C": c, "opt": opt},
-                             tags={"family": opt}) as run:
+    for c, acc, opt in [
+        (0.01, 0.80, "sgd"),
+        (0.1, 0.91, "adam"),
+        (1.0, 0.95, "adam"),
+        (10.0, 0.89, "sgd"),
+    ]:
+        with cairn.start_run(
+            "fit", experiment="grid", params={"C": c, "opt": opt}, tags={"family": opt}
+        ) as run:
             run.log({"acc": acc})
     with cairn.start_run("elsewhere", experiment="other", params={"C": 5.0}) as run:
         run.log({"acc": 0.99})
@@ -135,11 +148,23 @@ def test_search_filter_and_order(backend: str) -> None:
     assert cs(experiment="grid", order_by="metrics.acc desc") == [1.0, 0.1, 10.0, 0.01]
     assert cs(experiment="grid", order_by=["params.C asc"]) == [0.01, 0.1, 1.0, 10.0]
     assert cs(filter="attributes.status = 'finished' and params.C >= 5", order_by="params.C") == [
-        5.0, 10.0]
+        5.0,
+        10.0,
+    ]
 
 
-@pytest.mark.parametrize("bad", ["params.C >", "C > 1", "params.C > 1; DROP TABLE runs",
-                                 "metrics.acc > 'x'", "(params.C > 1", "attributes.nope = 1", "params.C = = 1"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "params.C >",
+        "C > 1",
+        "params.C > 1; DROP TABLE runs",
+        "metrics.acc > 'x'",
+        "(params.C > 1",
+        "attributes.nope = 1",
+        "params.C = = 1",
+    ],
+)
 def test_bad_filter_is_a_clear_error(backend: str, bad: str) -> None:
     with cairn.start_run("r", params={"C": 1.0}):
         pass
@@ -176,8 +201,12 @@ def test_bad_values_raise_and_store_nothing(backend: str) -> None:
 def test_logging_after_end_raises(backend: str) -> None:
     with cairn.start_run("ended") as run:
         pass
-    for action in (lambda: run.log({"x": 1}), lambda: run.log_params({"a": 1}),
-                   lambda: run.set_tags({"a": 1}), lambda: run.save("a", 1)):
+    for action in (
+        lambda: run.log({"x": 1}),
+        lambda: run.log_params({"a": 1}),
+        lambda: run.set_tags({"a": 1}),
+        lambda: run.save("a", 1),
+    ):
         with pytest.raises(cairn.RunEndedError):
             action()
 

@@ -15,9 +15,11 @@ app = typer.Typer(help="Fetch stored artifacts.", no_args_is_help=True)
 
 
 @app.command("get")
-def get(ref: str = typer.Argument(..., help="NAME, NAME:VERSION, RUN_ID/NAME or a digest."),
-        output: Path = typer.Option(..., "--output", "-o", help="File to write."),
-        raw: bool = typer.Option(False, "--raw", help="Write the stored (encoded) bytes as they are.")) -> None:
+def get(
+    ref: str = typer.Argument(..., help="NAME, NAME:VERSION, RUN_ID/NAME or a digest."),
+    output: Path = typer.Option(..., "--output", "-o", help="File to write."),
+    raw: bool = typer.Option(False, "--raw", help="Write the stored (encoded) bytes as they are."),
+) -> None:
     """Write an artifact to a file: .npy for arrays, .parquet/.arrow for frames, raw bytes for
     text and bytes, a pickle otherwise (or the stored encoding with --raw)."""
     store = get_store(create=False)

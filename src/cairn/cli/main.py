@@ -32,20 +32,30 @@ def init(path: Path = typer.Argument(Path("."), help="Folder to create .cairn/ i
 
 
 @app.command()
-def gc(dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would go."),
-       as_json: bool = typer.Option(False, "--json")) -> None:
+def gc(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would go."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Remove blobs that no artifact or run refers to."""
     from cairn.store import get_store
     from cairn.store.gc import collect
 
     report = collect(get_store(create=False), dry_run=dry_run)
     if as_json:
-        print_json({"dry_run": dry_run, "unreferenced": report.unreferenced,
-                    "orphans": report.orphans, "freed_bytes": report.freed_bytes})
+        print_json(
+            {
+                "dry_run": dry_run,
+                "unreferenced": report.unreferenced,
+                "orphans": report.orphans,
+                "freed_bytes": report.freed_bytes,
+            }
+        )
         return
     verb = "would remove" if dry_run else "removed"
-    console.print(f"{verb} {len(report.unreferenced)} unreferenced blob(s) "
-                  f"({size(report.freed_bytes)}) and {len(report.orphans)} orphaned file(s)")
+    console.print(
+        f"{verb} {len(report.unreferenced)} unreferenced blob(s) "
+        f"({size(report.freed_bytes)}) and {len(report.orphans)} orphaned file(s)"
+    )
 
 
 @app.command()
@@ -55,8 +65,9 @@ def demo() -> None:
     from cairn.store import get_store
 
     run_demo()
-    runs.list_runs(experiment=EXPERIMENT, filter=None, sort=["attributes.started asc"], limit=50,
-                   as_json=False)
+    runs.list_runs(
+        experiment=EXPERIMENT, filter=None, sort=["attributes.started asc"], limit=50, as_json=False
+    )
     console.print(f"workspace: [bold]{get_store().description}[/]")
     console.print("next: `cairn runs ls --sort 'metrics.val_acc desc'`, `cairn runs show ID`")
 

@@ -53,8 +53,13 @@ def size(n: int) -> str:
     return f"{n} B"
 
 
-STATUS_STYLE = {"finished": "green", "running": "cyan", "failed": "red", "crashed": "red",
-                "killed": "yellow"}
+STATUS_STYLE = {
+    "finished": "green",
+    "running": "cyan",
+    "failed": "red",
+    "crashed": "red",
+    "killed": "yellow",
+}
 
 
 def status(value: str) -> str:

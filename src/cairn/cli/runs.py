@@ -22,9 +22,10 @@ def record_json(run: RunRecord) -> dict:
 @app.command("ls")
 def list_runs(
     experiment: str = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
-    filter: str = typer.Option(None, "--filter", "-f",
-                               help="e.g. \"params.C > 0.1 and metrics.acc >= 0.9\""),
-    sort: list[str] = typer.Option(None, "--sort", "-s", help="e.g. \"metrics.acc desc\""),
+    filter: str = typer.Option(
+        None, "--filter", "-f", help='e.g. "params.C > 0.1 and metrics.acc >= 0.9"'
+    ),
+    sort: list[str] = typer.Option(None, "--sort", "-s", help='e.g. "metrics.acc desc"'),
     limit: int = typer.Option(50, "--limit", "-n", help="At most this many runs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
@@ -46,29 +47,46 @@ def list_runs(
     for r in runs:
         params = " ".join(f"{k}={number(v)}" for k, v in sorted(r.params.items()))
         table.add_row(
-            r.id[-8:], *([] if experiment else [r.experiment]), r.name, status(r.status),
-            when(r.started, short=True), duration(r.duration), params,
+            r.id[-8:],
+            *([] if experiment else [r.experiment]),
+            r.name,
+            status(r.status),
+            when(r.started, short=True),
+            duration(r.duration),
+            params,
             *(number(r.metrics[k]) if k in r.metrics else "" for k in metric_keys),
         )
     console.print(table)
     if runs:
-        console.print("[dim]ids are shortened; any unique suffix or prefix works, "
-                      "e.g. `cairn runs show ID`[/]")
+        console.print(
+            "[dim]ids are shortened; any unique suffix or prefix works, "
+            "e.g. `cairn runs show ID`[/]"
+        )
 
 
 @app.command("show")
-def show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix/suffix)."),
-         as_json: bool = typer.Option(False, "--json")) -> None:
+def show(
+    run_id: str = typer.Argument(..., help="Run id (or a unique prefix/suffix)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """A run's params, metrics summary, artifacts, environment and code."""
     run = get_run(run_id)
     env, code = run.environment() or {}, run.code()
     if as_json:
-        print_json({**record_json(run), "environment": env, "code": code,
-                    "artifacts": [vars(a) for a in run.artifacts()]})
+        print_json(
+            {
+                **record_json(run),
+                "environment": env,
+                "code": code,
+                "artifacts": [vars(a) for a in run.artifacts()],
+            }
+        )
         return
     console.print(f"[bold]{run.experiment}/{run.name}[/] {run.id} {status(run.status)}")
-    console.print(f"started {when(run.started)}, took {duration(run.duration)}, by {run.user} "
-                  f"on {run.host}" + (f", child of {run.parent_id}" if run.parent_id else ""))
+    console.print(
+        f"started {when(run.started)}, took {duration(run.duration)}, by {run.user} "
+        f"on {run.host}" + (f", child of {run.parent_id}" if run.parent_id else "")
+    )
     console.print(f"command: {run.command}")
     _table("params", ["key", "value"], [(k, number(v)) for k, v in sorted(run.params.items())])
     _table("tags", ["key", "value"], sorted(run.tags.items()))
@@ -76,21 +94,35 @@ def show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix/suff
     for key in sorted(run.metrics):
         values = [v for _, v, _ in run.metric_history(key)]
         finite = [v for v in values if v == v]
-        rows.append((key, number(run.metrics[key]), str(len(values)),
-                     number(min(finite)) if finite else "-", number(max(finite)) if finite else "-"))
+        rows.append(
+            (
+                key,
+                number(run.metrics[key]),
+                str(len(values)),
+                number(min(finite)) if finite else "-",
+                number(max(finite)) if finite else "-",
+            )
+        )
     _table("metrics", ["key", "last", "count", "min", "max"], rows)
-    _table("artifacts", ["name", "version", "kind", "digest"],
-           [(a.name, str(a.version), a.kind, a.digest[:16]) for a in run.artifacts()])
+    _table(
+        "artifacts",
+        ["name", "version", "kind", "digest"],
+        [(a.name, str(a.version), a.kind, a.digest[:16]) for a in run.artifacts()],
+    )
     if env:
-        console.print(f"[bold]environment[/]: Python {env.get('python')} on "
-                      f"{env.get('os', {}).get('platform')}, {env.get('cpu', {}).get('logical')} "
-                      f"CPUs ({env.get('cpu', {}).get('model')}), "
-                      f"{size(env.get('memory_bytes', 0))} RAM, "
-                      f"{len(env.get('packages', {}))} packages, GPUs: {env.get('gpus') or 'none'}")
+        console.print(
+            f"[bold]environment[/]: Python {env.get('python')} on "
+            f"{env.get('os', {}).get('platform')}, {env.get('cpu', {}).get('logical')} "
+            f"CPUs ({env.get('cpu', {}).get('model')}), "
+            f"{size(env.get('memory_bytes', 0))} RAM, "
+            f"{len(env.get('packages', {}))} packages, GPUs: {env.get('gpus') or 'none'}"
+        )
     if code:
-        console.print(f"[bold]code[/]: {code['repo']} @ {code.get('branch')} "
-                      f"{(code.get('commit') or 'no commit')[:12]}"
-                      + (" [yellow](uncommitted changes)[/]" if code.get("dirty") else ""))
+        console.print(
+            f"[bold]code[/]: {code['repo']} @ {code.get('branch')} "
+            f"{(code.get('commit') or 'no commit')[:12]}"
+            + (" [yellow](uncommitted changes)[/]" if code.get("dirty") else "")
+        )
     else:
         console.print("[bold]code[/]: not in a git checkout")
     if run.error:
@@ -110,9 +142,11 @@ def _table(title: str, columns: list[str], rows: list) -> None:
 
 
 @app.command("diff")
-def diff(a: str = typer.Argument(..., help="First run."),
-         b: str = typer.Argument(..., help="Second run."),
-         as_json: bool = typer.Option(False, "--json")) -> None:
+def diff(
+    a: str = typer.Argument(..., help="First run."),
+    b: str = typer.Argument(..., help="Second run."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """What differs between two runs: params, metrics, packages and code."""
     ra, rb = get_run(a), get_run(b)
     env_a, env_b = ra.environment() or {}, rb.environment() or {}
@@ -149,8 +183,11 @@ def diff(a: str = typer.Argument(..., help="First run."),
 
 
 def _changed(a: dict, b: dict) -> dict[str, list]:
-    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b))
-            if a.get(k) != b.get(k) and not (a.get(k) != a.get(k) and b.get(k) != b.get(k))}
+    return {
+        k: [a.get(k), b.get(k)]
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k) and not (a.get(k) != a.get(k) and b.get(k) != b.get(k))
+    }
 
 
 def _code_diff(a: dict, b: dict) -> str:
@@ -159,8 +196,12 @@ def _code_diff(a: dict, b: dict) -> str:
     if a.get("commit") != b.get("commit"):
         lines.append(f"# commit {a.get('commit')} -> {b.get('commit')}\n")
     if a.get("diff", "") != b.get("diff", ""):
-        lines.extend(difflib.unified_diff(
-            a.get("diff", "").splitlines(keepends=True), b.get("diff", "").splitlines(keepends=True),
-            "a/uncommitted.diff", "b/uncommitted.diff",
-        ))
+        lines.extend(
+            difflib.unified_diff(
+                a.get("diff", "").splitlines(keepends=True),
+                b.get("diff", "").splitlines(keepends=True),
+                "a/uncommitted.diff",
+                "b/uncommitted.diff",
+            )
+        )
     return "".join(lines)

@@ -54,13 +54,19 @@ class Store:
 
         encoded = codecs.encode(value)
         digest = self.blobs.put(encoded.data)
-        self.record_blob(digest, len(memoryview(encoded.data).cast("B")), encoded.codec,
-                         encoded.meta)
+        self.record_blob(
+            digest, len(memoryview(encoded.data).cast("B")), encoded.codec, encoded.meta
+        )
         return digest
 
     def record_blob(self, digest: str, size: int, codec: str, meta: dict) -> None:
-        row = {"digest": digest, "size": size, "codec": codec,
-               "meta": json.dumps(meta, sort_keys=True), "created": time.time()}
+        row = {
+            "digest": digest,
+            "size": size,
+            "codec": codec,
+            "meta": json.dumps(meta, sort_keys=True),
+            "created": time.time(),
+        }
         with self.writer() as conn:
             conn.execute(dialect_insert(conn, schema.blobs).values(**row).on_conflict_do_nothing())
 

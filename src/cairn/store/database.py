@@ -8,9 +8,9 @@ lock for PostgreSQL) so processes opening a new store together do not race.
 from __future__ import annotations
 
 import fcntl
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import sqlalchemy as sa
 

@@ -29,8 +29,9 @@ class GcReport:
         return sum(size for _, size in self.unreferenced)
 
 
-def collect(store: Store, *, dry_run: bool = False,
-            grace_period_s: float = GRACE_PERIOD_S) -> GcReport:
+def collect(
+    store: Store, *, dry_run: bool = False, grace_period_s: float = GRACE_PERIOD_S
+) -> GcReport:
     blobs, artifacts, runs = schema.blobs, schema.artifacts, schema.runs
     used = sa.union(
         sa.select(artifacts.c.digest),
@@ -45,7 +46,9 @@ def collect(store: Store, *, dry_run: bool = False,
         report.unreferenced = [(r.digest, r.size) for r in conn.execute(unused_query)]
         recorded = {r.digest for r in conn.execute(sa.select(blobs.c.digest))}
     cutoff = time.time() - grace_period_s
-    report.orphans = [d for d, mtime in store.blobs.digests() if d not in recorded and mtime < cutoff]
+    report.orphans = [
+        d for d, mtime in store.blobs.digests() if d not in recorded and mtime < cutoff
+    ]
     if dry_run:
         return report
     for digest, _ in report.unreferenced:
@@ -53,8 +56,9 @@ def collect(store: Store, *, dry_run: bool = False,
         # using the blob meanwhile keeps it. Only then the bytes.
         with store.writer() as conn:
             deleted = conn.execute(
-                blobs.delete().where(blobs.c.digest == digest,
-                                     blobs.c.digest.not_in(sa.select(used.c.digest)))
+                blobs.delete().where(
+                    blobs.c.digest == digest, blobs.c.digest.not_in(sa.select(used.c.digest))
+                )
             ).rowcount
         if deleted:
             store.blobs.delete(digest)

@@ -2,7 +2,8 @@
 
 Runs nest: a run started while another is open becomes its child. The stack is per
 context (thread or task), the set of open runs per process. A normal exit finishes open
-runs, an uncaught exception fails them; SIGTERM flushes them and marks them killed before the process goes.
+runs, an uncaught exception fails them; SIGTERM flushes them and marks them killed before
+the process goes.
 """
 
 from __future__ import annotations

@@ -30,8 +30,9 @@ class ArtifactRef:
         return f"{self.name}:{self.version}"
 
 
-def save_artifact(store: Store, run_id: str | None, name: str, value: object,
-                  kind: str = "artifact") -> ArtifactRef:
+def save_artifact(
+    store: Store, run_id: str | None, name: str, value: object, kind: str = "artifact"
+) -> ArtifactRef:
     digest = store.put_value(value)
     table = schema.artifacts
     for _ in range(MAX_VERSION_RETRIES):
@@ -42,8 +43,14 @@ def save_artifact(store: Store, run_id: str | None, name: str, value: object,
                 ).scalar()
                 version = (latest or 0) + 1
                 artifact_id = conn.execute(
-                    table.insert().values(run_id=run_id, name=name, version=version,
-                                          digest=digest, kind=kind, created=time.time())
+                    table.insert().values(
+                        run_id=run_id,
+                        name=name,
+                        version=version,
+                        digest=digest,
+                        kind=kind,
+                        created=time.time(),
+                    )
                 ).inserted_primary_key[0]
             return ArtifactRef(artifact_id, name, version, digest, run_id, kind)
         except sa.exc.IntegrityError:

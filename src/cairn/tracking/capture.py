@@ -63,10 +63,17 @@ def capture_environment() -> dict:
         "implementation": platform.python_implementation(),
         "executable": sys.executable,
         "packages": _packages(),
-        "os": {"system": platform.system(), "release": platform.release(),
-               "platform": platform.platform()},
-        "cpu": {"model": _cpu_model(), "logical": psutil.cpu_count(),
-                "physical": psutil.cpu_count(logical=False), "machine": platform.machine()},
+        "os": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "platform": platform.platform(),
+        },
+        "cpu": {
+            "model": _cpu_model(),
+            "logical": psutil.cpu_count(),
+            "physical": psutil.cpu_count(logical=False),
+            "machine": platform.machine(),
+        },
         "memory_bytes": memory,
         "gpus": _gpus(),
     }
@@ -115,9 +122,10 @@ def _gpus() -> list[dict]:
         return []
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
-             "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=GIT_TIMEOUT_S,
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
         )
     except (OSError, subprocess.TimeoutExpired):
         return []

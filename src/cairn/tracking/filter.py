@@ -63,7 +63,7 @@ def parse_filter(text: str) -> sa.ColumnElement[bool]:
     """The SQL condition on `runs` that `text` describes."""
     parser = _Parser(text, tokenize(text))
     if not parser.tokens:
-        raise FilterSyntaxError("the filter is empty; write e.g. \"metrics.acc >= 0.9\"")
+        raise FilterSyntaxError('the filter is empty; write e.g. "metrics.acc >= 0.9"')
     condition = parser.expr()
     if parser.i != len(parser.tokens):
         raise FilterSyntaxError(_where(text, parser.tokens[parser.i].pos, "unexpected text"))
@@ -121,17 +121,22 @@ class _Parser:
     def comparison(self) -> sa.ColumnElement[bool]:
         field = self.take()
         if field.kind != "field":
-            raise FilterSyntaxError(_where(
-                self.text, field.pos,
-                "expected a field such as params.C, metrics.acc, tags.team or attributes.status",
-            ))
+            raise FilterSyntaxError(
+                _where(
+                    self.text,
+                    field.pos,
+                    "expected a field: params.C, metrics.acc, tags.team, attributes.status",
+                )
+            )
         op_token = self.take()
         if op_token.kind == "op":
             op = _OPS[op_token.text]
         elif op_token.kind == "word" and op_token.text.lower() == "like":
             op = "like"
         else:
-            raise FilterSyntaxError(_where(self.text, op_token.pos, "expected =, !=, <, <=, >, >= or like"))
+            raise FilterSyntaxError(
+                _where(self.text, op_token.pos, "expected =, !=, <, <=, >, >= or like")
+            )
         literal = self.literal()
         section, name = field.text.split(".", 1)
         section = _SECTION.get(section, section)
@@ -145,20 +150,27 @@ class _Parser:
             return re.sub(r"\\(.)", r"\1", token.text[1:-1])
         if token.kind == "word" and token.text.lower() in ("true", "false", "null", "none"):
             return {"true": True, "false": False}.get(token.text.lower())
-        raise FilterSyntaxError(_where(self.text, token.pos, "expected a number or a 'quoted' value"))
+        raise FilterSyntaxError(
+            _where(self.text, token.pos, "expected a number or a 'quoted' value")
+        )
 
 
 def _compare(column: sa.ColumnElement, op: str, value: object) -> sa.ColumnElement[bool]:
     if op == "like":
         return column.like(value)
     return {
-        "==": column == value, "!=": column != value, "<": column < value,
-        "<=": column <= value, ">": column > value, ">=": column >= value,
+        "==": column == value,
+        "!=": column != value,
+        "<": column < value,
+        "<=": column <= value,
+        ">": column > value,
+        ">=": column >= value,
     }[op]
 
 
-def _condition(section: str, name: str, op: str, value: object, text: str,
-               pos: int) -> sa.ColumnElement[bool]:
+def _condition(
+    section: str, name: str, op: str, value: object, text: str, pos: int
+) -> sa.ColumnElement[bool]:
     runs = schema.runs
     if section == "attributes":
         if name not in ATTRIBUTES:
@@ -189,7 +201,9 @@ def _condition(section: str, name: str, op: str, value: object, text: str,
     return _exists(table, name, _compare(column, op, value))
 
 
-def _exists(table: sa.Table, name: str, condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+def _exists(
+    table: sa.Table, name: str, condition: sa.ColumnElement[bool]
+) -> sa.ColumnElement[bool]:
     return sa.exists().where(table.c.run_id == schema.runs.c.id, table.c.key == name, condition)
 
 

@@ -88,17 +88,27 @@ def get_run(run_id: str, *, store: Store | None = None) -> RunRecord:
     run_id = run_id.strip().upper()
     found = _load(store, [schema.runs.c.id == run_id], limit=1)
     if not found and len(run_id) >= 4:
-        found = _load(store, [sa.or_(schema.runs.c.id.like(f"{run_id}%"),
-                                     schema.runs.c.id.like(f"%{run_id}"))], limit=2)
+        found = _load(
+            store,
+            [sa.or_(schema.runs.c.id.like(f"{run_id}%"), schema.runs.c.id.like(f"%{run_id}"))],
+            limit=2,
+        )
     if len(found) != 1:
-        raise NotFoundError(f"no run {run_id!r} in {store.description} (or more than one "
-                            "matches); `cairn runs ls` lists runs")
+        raise NotFoundError(
+            f"no run {run_id!r} in {store.description} (or more than one "
+            "matches); `cairn runs ls` lists runs"
+        )
     return found[0]
 
 
-def search_runs(experiment: str | None = None, filter: str | None = None,
-                order_by: str | list[str] | None = None, *, limit: int | None = None,
-                store: Store | None = None) -> list[RunRecord]:
+def search_runs(
+    experiment: str | None = None,
+    filter: str | None = None,
+    order_by: str | list[str] | None = None,
+    *,
+    limit: int | None = None,
+    store: Store | None = None,
+) -> list[RunRecord]:
     """Runs matching `filter`, newest first unless `order_by` says otherwise.
 
     order_by: "metrics.acc desc", "params.C", "attributes.started asc", or a list of them.
@@ -117,7 +127,8 @@ def mark_crashed(store: Store, rows: list) -> set[str]:
     """Mark running runs whose process is gone as crashed; return their ids."""
     host, now = socket.gethostname(), time.time()
     crashed = {
-        r.id for r in rows
+        r.id
+        for r in rows
         if r.status == RUNNING and _is_dead(r.host, r.pid, r.pid_started, r.heartbeat, host, now)
     }
     if crashed:
@@ -130,8 +141,14 @@ def mark_crashed(store: Store, rows: list) -> set[str]:
     return crashed
 
 
-def _is_dead(run_host: str | None, pid: int | None, pid_started: float | None,
-             heartbeat: float | None, host: str, now: float) -> bool:
+def _is_dead(
+    run_host: str | None,
+    pid: int | None,
+    pid_started: float | None,
+    heartbeat: float | None,
+    host: str,
+    now: float,
+) -> bool:
     if run_host == host and pid is not None:
         try:
             return abs(psutil.Process(pid).create_time() - (pid_started or 0)) > 1.0
@@ -156,7 +173,9 @@ def _order(text: str) -> sa.ColumnElement:
         column = schema.runs.c[name]
         return column.desc() if descending else column.asc()
     else:
-        raise FilterSyntaxError(f"bad order_by {text!r}: sort by metrics.X, params.X or attributes.X")
+        raise FilterSyntaxError(
+            f"bad order_by {text!r}: sort by metrics.X, params.X or attributes.X"
+        )
     value = (
         sa.select(column)
         .where(table.c.run_id == schema.runs.c.id, table.c.key == name)
@@ -166,8 +185,9 @@ def _order(text: str) -> sa.ColumnElement:
     return value.desc().nulls_last() if descending else value.asc().nulls_last()
 
 
-def _load(store: Store, conditions: list, orders: list | None = None,
-          limit: int | None = None) -> list[RunRecord]:
+def _load(
+    store: Store, conditions: list, orders: list | None = None, limit: int | None = None
+) -> list[RunRecord]:
     runs, experiments = schema.runs, schema.experiments
     query = (
         sa.select(runs, experiments.c.name.label("experiment"))
@@ -185,12 +205,23 @@ def _load(store: Store, conditions: list, orders: list | None = None,
     crashed = mark_crashed(store, rows)
     return [
         RunRecord(
-            id=r.id, name=r.name, experiment=r.experiment,
-            status=CRASHED if r.id in crashed else r.status, started=r.started,
-            ended=r.ended if r.id not in crashed else (r.heartbeat or r.ended), parent_id=r.parent_id,
-            user=r.user, host=r.host, command=r.command, code_ref=r.code_ref, env_ref=r.env_ref,
-            error=r.error, params=params.get(r.id, {}), metrics=metrics.get(r.id, {}),
-            tags=tags.get(r.id, {}), store=store,
+            id=r.id,
+            name=r.name,
+            experiment=r.experiment,
+            status=CRASHED if r.id in crashed else r.status,
+            started=r.started,
+            ended=r.ended if r.id not in crashed else (r.heartbeat or r.ended),
+            parent_id=r.parent_id,
+            user=r.user,
+            host=r.host,
+            command=r.command,
+            code_ref=r.code_ref,
+            env_ref=r.env_ref,
+            error=r.error,
+            params=params.get(r.id, {}),
+            metrics=metrics.get(r.id, {}),
+            tags=tags.get(r.id, {}),
+            store=store,
         )
         for r in rows
     ]

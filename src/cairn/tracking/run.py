@@ -23,8 +23,15 @@ RUNNING, FINISHED, FAILED, KILLED, CRASHED = "running", "finished", "failed", "k
 class Run:
     """A live run of this process. Get one from `cairn.start_run`."""
 
-    def __init__(self, store: Store, run_id: str, name: str, experiment: str,
-                 parent_id: str | None, writer: MetricWriter) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        name: str,
+        experiment: str,
+        parent_id: str | None,
+        writer: MetricWriter,
+    ) -> None:
         self.store = store
         self.id = run_id
         self.name = name
@@ -102,8 +109,9 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc is None:
             self.end(FINISHED)
         elif isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(exc, Exception):

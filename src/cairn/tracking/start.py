@@ -58,9 +58,16 @@ def start_run(
             raise NotFoundError(f"parent run {parent_id} does not exist")
         conn.execute(
             schema.runs.insert().values(
-                id=run_id, experiment_id=_experiment_id(conn, experiment), parent_id=parent_id,
-                name=name, status=RUNNING, started=now, heartbeat=now, code_ref=code_ref,
-                env_ref=env_ref, **process_identity(),
+                id=run_id,
+                experiment_id=_experiment_id(conn, experiment),
+                parent_id=parent_id,
+                name=name,
+                status=RUNNING,
+                started=now,
+                heartbeat=now,
+                code_ref=code_ref,
+                env_ref=env_ref,
+                **process_identity(),
             )
         )
     writer = writer_for(store)
@@ -84,7 +91,10 @@ def _put_json(store: Store, value: dict) -> str:
 
 
 def _exists(conn: sa.Connection, run_id: str) -> bool:
-    return conn.execute(sa.select(schema.runs.c.id).where(schema.runs.c.id == run_id)).first() is not None
+    return (
+        conn.execute(sa.select(schema.runs.c.id).where(schema.runs.c.id == run_id)).first()
+        is not None
+    )
 
 
 def _experiment_id(conn: sa.Connection, name: str) -> int:
@@ -94,6 +104,7 @@ def _experiment_id(conn: sa.Connection, name: str) -> int:
         return found
     from cairn.store.database import dialect_insert
 
-    conn.execute(dialect_insert(conn, table).values(name=name, created=time.time())
-                 .on_conflict_do_nothing())
+    conn.execute(
+        dialect_insert(conn, table).values(name=name, created=time.time()).on_conflict_do_nothing()
+    )
     return conn.execute(sa.select(table.c.id).where(table.c.name == name)).scalar_one()

@@ -154,6 +154,4 @@ def _forget_in_child() -> None:
     _writers.clear()
 
 
-
-
 os.register_at_fork(after_in_child=_forget_in_child)
