@@ -12,6 +12,7 @@ from cairn.errors import (
     RunEndedError,
     WorkspaceNotFoundError,
 )
+from cairn.lineage import lineage
 from cairn.store import get_store
 from cairn.tracking import ArtifactRef, Run, RunRecord, get_run, search_runs, start_run
 from cairn.tracking import active as _active
@@ -50,6 +51,7 @@ __all__ = [
     "WorkspaceNotFoundError",
     "active_run",
     "get_run",
+    "lineage",
     "load",
     "search_runs",
     "start_run",

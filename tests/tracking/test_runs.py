@@ -107,21 +107,8 @@ def test_load_inside_a_run_records_the_input(backend: str) -> None:
         ref = maker.save("data", [1, 2, 3])
     with cairn.start_run("use") as user:
         assert cairn.load(ref) == [1, 2, 3]
-    import sqlalchemy as sa
-
-    from cairn.store import schema
-
-    with cairn.get_store().reader() as conn:
-        inputs = (
-            conn.execute(
-                sa.select(schema.run_inputs.c.artifact_id).where(
-                    schema.run_inputs.c.run_id == user.id
-                )
-            )
-            .scalars()
-            .all()
-        )
-    assert inputs == [ref.id]
+    graph = cairn.lineage(ref, direction="down")
+    assert (f"run:{user.id}", ref.node, "used") in graph.edges
 
 
 def test_search_filter_and_order(backend: str) -> None:

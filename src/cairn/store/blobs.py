@@ -7,18 +7,20 @@ Every read checks the digest, so a corrupted blob raises instead of returning ba
 
 from __future__ import annotations
 
-import mmap
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
 import blake3
 
+from cairn.codecs._cow import CopyOnWriteMap
 from cairn.errors import CorruptBlobError, NotFoundError
 
 Buffer = bytes | bytearray | memoryview
+PARALLEL_PUT_BYTES = 8 << 20
 
 
 def digest_of(data: Buffer) -> str:
@@ -52,7 +54,7 @@ def _checked(digest: str, data: Buffer) -> memoryview:
     actual = digest_of(data)
     if actual != digest:
         raise CorruptBlobError(digest, f"its bytes hash to {actual}")
-    return memoryview(data)
+    return memoryview(data).toreadonly()
 
 
 class LocalBlobStore:
@@ -67,22 +69,42 @@ class LocalBlobStore:
         return self.root / _relative_path(digest)
 
     def put(self, data: Buffer) -> str:
-        digest = digest_of(data)
-        target = self.path(digest)
-        if target.exists():
+        view = memoryview(data).cast("B")
+        if view.nbytes < PARALLEL_PUT_BYTES:
+            digest = digest_of(view)
+            if not self.path(digest).exists():
+                self._commit(self._write_temp(view), digest)
             return digest
-        target.parent.mkdir(exist_ok=True)
-        # Write beside the target and rename: readers see the whole blob or none of it.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        # Large blobs: write the temporary file while hashing on another core (both release
+        # the GIL), since the file's name is only known once the hash is done.
+        with ThreadPoolExecutor(1) as pool:
+            written = pool.submit(self._write_temp, view)
+            try:
+                digest = blake3.blake3(view).hexdigest()
+            finally:
+                tmp = written.result()
+        self._commit(tmp, digest)
+        return digest
+
+    def _write_temp(self, view: memoryview) -> Path:
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                f.write(view)
             os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return digest
+        return Path(tmp)
+
+    def _commit(self, tmp: Path, digest: str) -> None:
+        """Rename the finished temporary file to its digest: readers see all of it or none."""
+        target = self.path(digest)
+        if target.exists():  # same content stored before: keep the old file
+            tmp.unlink()
+            return
+        target.parent.mkdir(exist_ok=True)
+        os.replace(tmp, target)
 
     def get(self, digest: str) -> memoryview:
         try:
@@ -90,9 +112,9 @@ class LocalBlobStore:
                 size = os.fstat(f.fileno()).st_size
                 if size == 0:
                     return _checked(digest, b"")
-                # Private copy-on-write map: decoders may hand out writable views
+                # Private copy-on-write map: decoders may hand out writable arrays
                 # without a copy, and nothing they do reaches the file.
-                data = mmap.mmap(f.fileno(), size, flags=mmap.MAP_PRIVATE)
+                data = CopyOnWriteMap(f.fileno(), size)
         except FileNotFoundError:
             raise NotFoundError(f"blob {digest} is not in {self.url}") from None
         return _checked(digest, data)

@@ -1,9 +1,9 @@
 """Garbage collection: blobs nothing refers to.
 
-A blob is kept while an artifact points at it or a run uses it as its code or environment
-record. Files in the blob store without a row are leftovers of writes cut short (the file
-is written before its row); they are removed only after a grace period, so a write that is
-in flight right now is never collected.
+A blob is kept while an artifact points at it, a run uses it as its code or environment
+record, or a kept blob links to it (a file set's manifest keeps its files). Files in the blob
+store without a row are leftovers of writes cut short (the file is written before its row);
+they are removed only after a grace period, so a write in flight now is never collected.
 """
 
 from __future__ import annotations
@@ -32,11 +32,17 @@ class GcReport:
 def collect(
     store: Store, *, dry_run: bool = False, grace_period_s: float = GRACE_PERIOD_S
 ) -> GcReport:
-    blobs, artifacts, runs = schema.blobs, schema.artifacts, schema.runs
-    used = sa.union(
+    blobs, artifacts, runs, links = schema.blobs, schema.artifacts, schema.runs, schema.blob_links
+    roots = sa.union(
         sa.select(artifacts.c.digest),
         sa.select(runs.c.code_ref.label("digest")).where(runs.c.code_ref.is_not(None)),
         sa.select(runs.c.env_ref.label("digest")).where(runs.c.env_ref.is_not(None)),
+    ).subquery()
+    used = sa.union(
+        sa.select(roots.c.digest),
+        sa.select(links.c.child.label("digest")).where(
+            links.c.parent.in_(sa.select(roots.c.digest))
+        ),
     ).subquery()
     unused_query = sa.select(blobs.c.digest, blobs.c.size).where(
         blobs.c.digest.not_in(sa.select(used.c.digest))
@@ -60,6 +66,8 @@ def collect(
                     blobs.c.digest == digest, blobs.c.digest.not_in(sa.select(used.c.digest))
                 )
             ).rowcount
+            if deleted:
+                conn.execute(links.delete().where(links.c.parent == digest))
         if deleted:
             store.blobs.delete(digest)
     for digest in report.orphans:

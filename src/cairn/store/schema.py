@@ -100,17 +100,51 @@ artifacts = sa.Table(
     sa.Column("digest", sa.String(64), sa.ForeignKey("blobs.digest"), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("created", sa.Float, nullable=False),
+    sa.Column("meta", sa.Text, nullable=True),  # JSON: a dataset's description, file count...
     sa.UniqueConstraint("name", "version", name="uq_artifacts_name_version"),
     sa.Index("ix_artifacts_run", "run_id"),
+    sa.Index("ix_artifacts_name_created", "name", "created"),
     sa.Index("ix_artifacts_digest", "digest"),
 )
 
-run_inputs = sa.Table(
-    "run_inputs",
+lineage_edges = sa.Table(
+    "lineage_edges",
     metadata,
-    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), primary_key=True),
-    sa.Column("artifact_id", sa.Integer, sa.ForeignKey("artifacts.id"), primary_key=True),
-    sa.Index("ix_run_inputs_artifact", "artifact_id"),
+    # Nodes are "artifact:ID" and "run:ID". src was derived from dst: an artifact
+    # wasGeneratedBy its run, a run used an artifact. Upstream follows src -> dst.
+    sa.Column("src", sa.String(64), primary_key=True),
+    sa.Column("dst", sa.String(64), primary_key=True),
+    sa.Column("relation", sa.String(32), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Index("ix_lineage_edges_dst", "dst"),
+)
+
+step_cache = sa.Table(
+    "step_cache",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),  # digest of code, inputs and params
+    sa.Column("step", sa.String(255), nullable=False),
+    sa.Column("artifact_id", sa.Integer, sa.ForeignKey("artifacts.id"), nullable=False),
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Index("ix_step_cache_step", "step"),
+)
+
+blob_links = sa.Table(
+    "blob_links",
+    metadata,
+    # A blob that names other blobs, e.g. a file set's manifest and its files: gc keeps
+    # the children of every blob it keeps.
+    sa.Column("parent", sa.String(64), primary_key=True),
+    sa.Column("child", sa.String(64), primary_key=True),
+    sa.Index("ix_blob_links_child", "child"),
+)
+
+store_info = sa.Table(
+    "store_info",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),  # "created": when the store began
+    sa.Column("value", sa.Text, nullable=False),
 )
 
 events = sa.Table(

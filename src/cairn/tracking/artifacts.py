@@ -6,13 +6,15 @@ A reference can be written as `NAME` (latest version), `NAME:VERSION`, `RUN_ID/N
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from cairn.errors import NotFoundError
 from cairn.store import Store, schema
+from cairn.store.database import dialect_insert
 
 MAX_VERSION_RETRIES = 20
 
@@ -25,15 +27,36 @@ class ArtifactRef:
     digest: str
     run_id: str | None
     kind: str
+    created: float = 0.0
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __str__(self) -> str:
         return f"{self.name}:{self.version}"
 
+    @property
+    def node(self) -> str:
+        """Its id in the lineage graph."""
+        return f"artifact:{self.id}"
+
+    @classmethod
+    def from_row(cls, row: sa.Row) -> ArtifactRef:
+        meta = json.loads(row.meta) if row.meta else {}
+        return cls(
+            row.id, row.name, row.version, row.digest, row.run_id, row.kind, row.created, meta
+        )
+
 
 def save_artifact(
-    store: Store, run_id: str | None, name: str, value: object, kind: str = "artifact"
+    store: Store,
+    run_id: str | None,
+    name: str,
+    value: object,
+    kind: str = "artifact",
+    meta: dict | None = None,
+    digest: str | None = None,
 ) -> ArtifactRef:
-    digest = store.put_value(value)
+    """A new version of `name` holding `value` (or the already stored blob `digest`)."""
+    digest = digest or store.put_value(value)
     table = schema.artifacts
     for _ in range(MAX_VERSION_RETRIES):
         try:
@@ -42,6 +65,7 @@ def save_artifact(
                     sa.select(sa.func.max(table.c.version)).where(table.c.name == name)
                 ).scalar()
                 version = (latest or 0) + 1
+                now = time.time()
                 artifact_id = conn.execute(
                     table.insert().values(
                         run_id=run_id,
@@ -49,10 +73,14 @@ def save_artifact(
                         version=version,
                         digest=digest,
                         kind=kind,
-                        created=time.time(),
+                        created=now,
+                        meta=json.dumps(meta) if meta else None,
                     )
                 ).inserted_primary_key[0]
-            return ArtifactRef(artifact_id, name, version, digest, run_id, kind)
+                ref = ArtifactRef(artifact_id, name, version, digest, run_id, kind, now, meta or {})
+                if run_id is not None:
+                    add_edge(conn, ref.node, f"run:{run_id}", "wasGeneratedBy", now)
+            return ref
         except sa.exc.IntegrityError:
             continue  # another process took this version number; take the next one
     raise RuntimeError(f"could not allocate a version for artifact {name!r}")
@@ -83,15 +111,18 @@ def resolve(store: Store, ref: ArtifactRef | str) -> ArtifactRef:
             f"no artifact {str(ref)!r} in {store.description}; "
             "`cairn runs show RUN_ID` lists a run's artifacts"
         )
-    return ArtifactRef(row.id, row.name, row.version, row.digest, row.run_id, row.kind)
+    return ArtifactRef.from_row(row)
 
 
 def record_input(store: Store, run_id: str, artifact: ArtifactRef) -> None:
-    from cairn.store.database import dialect_insert
-
+    """Run `run_id` read `artifact`: an edge of the lineage graph."""
     with store.writer() as conn:
-        conn.execute(
-            dialect_insert(conn, schema.run_inputs)
-            .values(run_id=run_id, artifact_id=artifact.id)
-            .on_conflict_do_nothing()
-        )
+        add_edge(conn, f"run:{run_id}", artifact.node, "used", time.time())
+
+
+def add_edge(conn: sa.Connection, src: str, dst: str, relation: str, created: float) -> None:
+    conn.execute(
+        dialect_insert(conn, schema.lineage_edges)
+        .values(src=src, dst=dst, relation=relation, created=created)
+        .on_conflict_do_nothing()
+    )

@@ -67,7 +67,7 @@ class RunRecord:
             rows = conn.execute(
                 sa.select(table).where(table.c.run_id == self.id).order_by(table.c.id)
             ).all()
-        return [ArtifactRef(r.id, r.name, r.version, r.digest, r.run_id, r.kind) for r in rows]
+        return [ArtifactRef.from_row(r) for r in rows]
 
     def code(self) -> dict | None:
         return self._json_blob(self.code_ref)

@@ -1,0 +1,96 @@
+"""Lineage graphs as a terminal tree, W3C PROV-JSON and Graphviz DOT."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from rich.tree import Tree
+
+from cairn.lineage.graph import ARTIFACT, LineageGraph, Node
+
+PROV_NAMESPACE = "https://cairn.dev/ns/prov#"
+
+
+def _describe(node: Node) -> str:
+    if node.kind == ARTIFACT:
+        a = node.attrs
+        return f"[bold]{node.label}[/] [dim]{a['kind']} {a['digest'][:12]}[/]"
+    a = node.attrs
+    return f"[cyan]run {node.label}[/] [dim]{a['id']} {a['status']}[/]"
+
+
+def to_tree(graph: LineageGraph) -> Tree:
+    """A Rich tree from the root; a node reached twice is shown once, then referred to."""
+    shown: set[str] = set()
+
+    def add(parent: Tree, node_id: str, relation: str | None) -> None:
+        node = graph.nodes[node_id]
+        prefix = f"[dim]{relation}[/] " if relation else ""
+        if node_id in shown:
+            parent.add(f"{prefix}{node.label} [dim](see above)[/]")
+            return
+        shown.add(node_id)
+        branch = parent.add(prefix + _describe(node))
+        for child, rel in graph.children(node_id):
+            add(branch, child, rel)
+
+    root = Tree(_describe(graph.nodes[graph.root]))
+    shown.add(graph.root)
+    for child, rel in graph.children(graph.root):
+        add(root, child, rel)
+    return root
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat()
+
+
+def _prov_id(node_id: str) -> str:
+    kind, key = node_id.split(":", 1)
+    return f"cairn:{kind}/{key}"
+
+
+def to_prov_json(graph: LineageGraph) -> dict:
+    """The graph as a W3C PROV-JSON document: artifacts are entities, runs activities."""
+    doc: dict = {"prefix": {"cairn": PROV_NAMESPACE}, "entity": {}, "activity": {}}
+    for node in graph.nodes.values():
+        a = node.attrs
+        if node.kind == ARTIFACT:
+            doc["entity"][_prov_id(node.id)] = {
+                "prov:label": node.label,
+                "prov:type": f"cairn:{a['kind']}",
+                "cairn:digest": a["digest"],
+                "cairn:version": a["version"],
+            }
+        else:
+            doc["activity"][_prov_id(node.id)] = {
+                "prov:label": node.label,
+                "prov:startTime": _iso(a["started"]),
+                "prov:endTime": _iso(a["ended"]),
+                "cairn:status": a["status"],
+            }
+    relations: dict[str, dict] = {"wasGeneratedBy": {}, "used": {}}
+    for i, (src, dst, relation) in enumerate(graph.edges):
+        if relation == "wasGeneratedBy":
+            record = {"prov:entity": _prov_id(src), "prov:activity": _prov_id(dst)}
+        else:
+            record = {"prov:activity": _prov_id(src), "prov:entity": _prov_id(dst)}
+        relations.setdefault(relation, {})[f"_:e{i}"] = record
+    doc.update({k: v for k, v in relations.items() if v})
+    return doc
+
+
+def to_dot(graph: LineageGraph) -> str:
+    """Graphviz: artifacts as ellipses, runs as boxes, arrows from product to source."""
+    lines = ["digraph lineage {", "  rankdir=BT;"]
+    for node in graph.nodes.values():
+        shape = "ellipse" if node.kind == ARTIFACT else "box"
+        label = json.dumps(node.label)
+        lines.append(f"  {json.dumps(node.id)} [label={label}, shape={shape}];")
+    for src, dst, relation in graph.edges:
+        lines.append(f"  {json.dumps(src)} -> {json.dumps(dst)} [label={json.dumps(relation)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

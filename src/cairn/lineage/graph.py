@@ -1,0 +1,167 @@
+"""The provenance graph: artifacts and runs, walked with one recursive query.
+
+Edges live in `lineage_edges` (src was derived from dst). Upstream ("where did this come
+from") follows src -> dst, downstream ("what depends on this") dst -> src. The walk is a
+recursive CTE, so it runs inside the database on SQLite and PostgreSQL alike and costs
+time in proportion to the answer, not to the size of the history.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from cairn.errors import CairnError, NotFoundError
+from cairn.store import Store, get_store, schema
+from cairn.tracking.artifacts import ArtifactRef, resolve
+
+ARTIFACT, RUN = "artifact", "run"
+_CHUNK = 500  # ids per IN list, within SQLite's variable limit
+
+
+@dataclass
+class Node:
+    id: str  # "artifact:12" or "run:01H..."
+    kind: str
+    label: str
+    attrs: dict = field(default_factory=dict)
+
+
+@dataclass
+class LineageGraph:
+    root: str
+    direction: str
+    nodes: dict[str, Node]
+    edges: list[tuple[str, str, str]]  # (src, dst, relation): src was derived from dst
+
+    def children(self, node: str) -> list[tuple[str, str]]:
+        """The next nodes from `node` in the walk's direction, with the relation."""
+        if self.direction == "up":
+            return [(dst, rel) for src, dst, rel in self.edges if src == node]
+        return [(src, rel) for src, dst, rel in self.edges if dst == node]
+
+    def artifacts(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.kind == ARTIFACT]
+
+    def runs(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.kind == RUN]
+
+
+def node_of(subject: object, store: Store) -> str:
+    """The graph node for an artifact reference, a run, or a run id."""
+    if isinstance(subject, ArtifactRef):
+        return subject.node
+    run_id = getattr(subject, "id", None)
+    if isinstance(run_id, str) and hasattr(subject, "experiment"):
+        return f"run:{run_id}"
+    if isinstance(subject, str):
+        if subject.startswith((f"{RUN}:", f"{ARTIFACT}:")):
+            return subject
+        with store.reader() as conn:
+            is_run = conn.execute(
+                sa.select(schema.runs.c.id).where(schema.runs.c.id == subject.upper())
+            ).first()
+        if is_run:
+            return f"run:{subject.upper()}"
+        return resolve(store, subject).node
+    raise CairnError(f"lineage of {subject!r}: pass an artifact reference, a run or a run id")
+
+
+def lineage(
+    subject: object,
+    direction: str = "up",
+    depth: int | None = None,
+    *,
+    as_of: float | None = None,
+    store: Store | None = None,
+) -> LineageGraph:
+    """Everything `subject` came from (`up`) or everything made from it (`down`)."""
+    if direction not in ("up", "down"):
+        raise CairnError(f"direction must be 'up' or 'down', not {direction!r}")
+    if depth is not None and depth < 0:
+        raise CairnError(f"depth must be 0 or more, not {depth}")
+    store = store or get_store()
+    root = node_of(subject, store)
+    edges_table = schema.lineage_edges
+    here, there = (
+        (edges_table.c.src, edges_table.c.dst)
+        if direction == "up"
+        else (edges_table.c.dst, edges_table.c.src)
+    )
+    when = [edges_table.c.created <= as_of] if as_of is not None else []
+    if depth is None:
+        walk = sa.select(sa.literal(root, sa.String(64)).label("node")).cte("walk", recursive=True)
+        walk = walk.union(sa.select(there).join(walk, here == walk.c.node).where(*when))
+    else:
+        walk = sa.select(
+            sa.literal(root, sa.String(64)).label("node"), sa.literal(0).label("depth")
+        ).cte("walk", recursive=True)
+        walk = walk.union(
+            sa.select(there, walk.c.depth + 1)
+            .join(walk, here == walk.c.node)
+            .where(walk.c.depth < depth, *when)
+        )
+    reached = sa.select(walk.c.node)
+    with store.reader() as conn:
+        node_ids = set(conn.execute(sa.select(walk.c.node).distinct()).scalars())
+        edges = [
+            (r.src, r.dst, r.relation)
+            for r in conn.execute(
+                sa.select(edges_table).where(here.in_(reached), there.in_(reached), *when)
+            )
+        ]
+        nodes = _describe(conn, node_ids)
+    if root not in nodes:
+        raise NotFoundError(f"{root} is not in {store.description}")
+    return LineageGraph(root, direction, nodes, sorted(edges))
+
+
+def _describe(conn: sa.Connection, node_ids: set[str]) -> dict[str, Node]:
+    artifact_ids = [int(n.split(":", 1)[1]) for n in node_ids if n.startswith("artifact:")]
+    run_ids = [n.split(":", 1)[1] for n in node_ids if n.startswith("run:")]
+    nodes: dict[str, Node] = {}
+    table = schema.artifacts
+    for chunk in _chunks(artifact_ids):
+        for r in conn.execute(sa.select(table).where(table.c.id.in_(chunk))):
+            nodes[f"artifact:{r.id}"] = Node(
+                f"artifact:{r.id}",
+                ARTIFACT,
+                f"{r.name}:{r.version}",
+                {
+                    "name": r.name,
+                    "version": r.version,
+                    "kind": r.kind,
+                    "digest": r.digest,
+                    "created": r.created,
+                    **(json.loads(r.meta) if r.meta else {}),
+                },
+            )
+    runs, experiments = schema.runs, schema.experiments
+    for chunk in _chunks(run_ids):
+        query = (
+            sa.select(runs, experiments.c.name.label("experiment"))
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .where(runs.c.id.in_(chunk))
+        )
+        for r in conn.execute(query):
+            nodes[f"run:{r.id}"] = Node(
+                f"run:{r.id}",
+                RUN,
+                f"{r.experiment}/{r.name}",
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "experiment": r.experiment,
+                    "status": r.status,
+                    "started": r.started,
+                    "ended": r.ended,
+                    "user": r.user,
+                },
+            )
+    return nodes
+
+
+def _chunks(items: list) -> list[list]:
+    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
