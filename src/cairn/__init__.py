@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cairn import datasets
 from cairn.errors import (
     CairnError,
     CorruptBlobError,
@@ -13,7 +14,9 @@ from cairn.errors import (
     WorkspaceNotFoundError,
 )
 from cairn.lineage import lineage
+from cairn.pipeline import Step, StepInputError, step
 from cairn.store import get_store
+from cairn.timetravel import as_of
 from cairn.tracking import ArtifactRef, Run, RunRecord, get_run, search_runs, start_run
 from cairn.tracking import active as _active
 from cairn.tracking.artifacts import record_input, resolve
@@ -48,11 +51,16 @@ __all__ = [
     "Run",
     "RunEndedError",
     "RunRecord",
+    "Step",
+    "StepInputError",
     "WorkspaceNotFoundError",
     "active_run",
+    "as_of",
+    "datasets",
     "get_run",
     "lineage",
     "load",
     "search_runs",
     "start_run",
+    "step",
 ]

@@ -86,10 +86,12 @@ def save_artifact(
     raise RuntimeError(f"could not allocate a version for artifact {name!r}")
 
 
-def resolve(store: Store, ref: ArtifactRef | str) -> ArtifactRef:
-    """The artifact a reference names, or NotFoundError saying what was looked for."""
+def resolve(store: Store, ref: ArtifactRef | str, as_of: float | None = None) -> ArtifactRef:
+    """The artifact a reference names (as of a time, if given), or NotFoundError."""
     table = schema.artifacts
     query = sa.select(table)
+    if as_of is not None:
+        query = query.where(table.c.created <= as_of)
     if isinstance(ref, ArtifactRef):
         query = query.where(table.c.id == ref.id)
     elif "/" in ref:

@@ -59,9 +59,10 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def parse_filter(text: str) -> sa.ColumnElement[bool]:
-    """The SQL condition on `runs` that `text` describes."""
-    parser = _Parser(text, tokenize(text))
+def parse_filter(text: str, latest: sa.FromClause | None = None) -> sa.ColumnElement[bool]:
+    """The SQL condition on `runs` that `text` describes. `latest` (run_id, key, value) is
+    where metric conditions look: the latest metrics now unless a time-travel view says."""
+    parser = _Parser(text, tokenize(text), schema.latest_metrics if latest is None else latest)
     if not parser.tokens:
         raise FilterSyntaxError('the filter is empty; write e.g. "metrics.acc >= 0.9"')
     condition = parser.expr()
@@ -71,9 +72,10 @@ def parse_filter(text: str) -> sa.ColumnElement[bool]:
 
 
 class _Parser:
-    def __init__(self, text: str, tokens: list[Token]) -> None:
+    def __init__(self, text: str, tokens: list[Token], latest: sa.FromClause) -> None:
         self.text = text
         self.tokens = tokens
+        self.latest = latest
         self.i = 0
 
     def peek(self) -> Token | None:
@@ -140,7 +142,7 @@ class _Parser:
         literal = self.literal()
         section, name = field.text.split(".", 1)
         section = _SECTION.get(section, section)
-        return _condition(section, name.strip("`"), op, literal, self.text, field.pos)
+        return _condition(section, name.strip("`"), op, literal, self.text, field.pos, self.latest)
 
     def literal(self) -> object:
         token = self.take()
@@ -169,7 +171,7 @@ def _compare(column: sa.ColumnElement, op: str, value: object) -> sa.ColumnEleme
 
 
 def _condition(
-    section: str, name: str, op: str, value: object, text: str, pos: int
+    section: str, name: str, op: str, value: object, text: str, pos: int, latest: sa.FromClause
 ) -> sa.ColumnElement[bool]:
     runs = schema.runs
     if section == "attributes":
@@ -179,7 +181,7 @@ def _condition(
     if section == "metrics":
         if not isinstance(value, float):
             raise FilterSyntaxError(_where(text, pos, "metrics compare with numbers"))
-        table = schema.latest_metrics
+        table = latest
         column = table.c.value
     elif section == "params":
         table = schema.params

@@ -45,6 +45,7 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)  # latest value of each
     tags: dict[str, str] = field(default_factory=dict)
     store: Store | None = field(default=None, repr=False)
+    as_of: float | None = field(default=None, repr=False)  # set on time-travel views
 
     @property
     def duration(self) -> float | None:
@@ -56,7 +57,7 @@ class RunRecord:
         with self._store().reader() as conn:
             rows = conn.execute(
                 sa.select(table.c.step, table.c.value, table.c.ts)
-                .where(table.c.run_id == self.id, table.c.key == key)
+                .where(table.c.run_id == self.id, table.c.key == key, *self._until(table))
                 .order_by(table.c.step, table.c.ts)
             ).all()
         return [(r.step, _nan_if_null(r.value), r.ts) for r in rows]
@@ -65,9 +66,14 @@ class RunRecord:
         table = schema.artifacts
         with self._store().reader() as conn:
             rows = conn.execute(
-                sa.select(table).where(table.c.run_id == self.id).order_by(table.c.id)
+                sa.select(table)
+                .where(table.c.run_id == self.id, *self._until(table, "created"))
+                .order_by(table.c.id)
             ).all()
         return [ArtifactRef.from_row(r) for r in rows]
+
+    def _until(self, table: sa.Table, column: str = "ts") -> list:
+        return [] if self.as_of is None else [table.c[column] <= self.as_of]
 
     def code(self) -> dict | None:
         return self._json_blob(self.code_ref)
@@ -108,19 +114,22 @@ def search_runs(
     *,
     limit: int | None = None,
     store: Store | None = None,
+    as_of: float | None = None,
 ) -> list[RunRecord]:
     """Runs matching `filter`, newest first unless `order_by` says otherwise.
 
     order_by: "metrics.acc desc", "params.C", "attributes.started asc", or a list of them.
+    as_of: epoch seconds; the runs as they were then (see `cairn.as_of`).
     """
     store = store or get_store()
+    latest = schema.latest_metrics if as_of is None else latest_metrics_as_of(as_of)
     conditions = []
     if experiment is not None:
         conditions.append(schema.experiments.c.name == experiment)
     if filter:
-        conditions.append(parse_filter(filter))
+        conditions.append(parse_filter(filter, latest))
     orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
-    return _load(store, conditions, [_order(o) for o in orders], limit=limit)
+    return _load(store, conditions, [_order(o, latest) for o in orders], limit=limit, as_of=as_of)
 
 
 def mark_crashed(store: Store, rows: list) -> set[str]:
@@ -157,7 +166,25 @@ def _is_dead(
     return heartbeat is None or now - heartbeat > HEARTBEAT_TIMEOUT_S
 
 
-def _order(text: str) -> sa.ColumnElement:
+def latest_metrics_as_of(ts: float) -> sa.Subquery:
+    """(run_id, key, value, step) of each metric's last value logged at or before `ts`."""
+    m = schema.metrics
+    rank = sa.func.row_number().over(
+        partition_by=(m.c.run_id, m.c.key), order_by=(m.c.step.desc(), m.c.ts.desc())
+    )
+    ranked = (
+        sa.select(m.c.run_id, m.c.key, m.c.value, m.c.step, rank.label("rank"))
+        .where(m.c.ts <= ts)
+        .subquery()
+    )
+    return (
+        sa.select(ranked.c.run_id, ranked.c.key, ranked.c.value, ranked.c.step)
+        .where(ranked.c.rank == 1)
+        .subquery("latest_as_of")
+    )
+
+
+def _order(text: str, latest: sa.FromClause) -> sa.ColumnElement:
     parts = text.strip().split()
     if not parts or len(parts) > 2 or "." not in parts[0]:
         raise FilterSyntaxError(f"bad order_by {text!r}: write e.g. 'metrics.acc desc'")
@@ -166,7 +193,7 @@ def _order(text: str) -> sa.ColumnElement:
         raise FilterSyntaxError(f"bad order_by {text!r}: direction must be asc or desc")
     section, name = parts[0].split(".", 1)
     if section in ("metrics", "metric"):
-        table, column = schema.latest_metrics, schema.latest_metrics.c.value
+        table, column = latest, latest.c.value
     elif section in ("params", "param"):
         table, column = schema.params, schema.params.c.num
     elif section in ("attributes", "attr") and name in ATTRIBUTES:
@@ -186,9 +213,15 @@ def _order(text: str) -> sa.ColumnElement:
 
 
 def _load(
-    store: Store, conditions: list, orders: list | None = None, limit: int | None = None
+    store: Store,
+    conditions: list,
+    orders: list | None = None,
+    limit: int | None = None,
+    as_of: float | None = None,
 ) -> list[RunRecord]:
     runs, experiments = schema.runs, schema.experiments
+    if as_of is not None:
+        conditions = [*conditions, runs.c.started <= as_of]
     query = (
         sa.select(runs, experiments.c.name.label("experiment"))
         .join(experiments, experiments.c.id == runs.c.experiment_id)
@@ -200,17 +233,24 @@ def _load(
         rows = conn.execute(query).all()
         ids = [r.id for r in rows]
         params = _by_run(conn, schema.params, ids, lambda r: json.loads(r.value))
-        metrics = _by_run(conn, schema.latest_metrics, ids, lambda r: _nan_if_null(r.value))
+        latest = schema.latest_metrics if as_of is None else latest_metrics_as_of(as_of)
+        metrics = _by_run(conn, latest, ids, lambda r: _nan_if_null(r.value))
         tags = _by_run(conn, schema.tags, ids, lambda r: r.value)
-    crashed = mark_crashed(store, rows)
+    if as_of is None:
+        crashed = mark_crashed(store, rows)
+        status = {r.id: CRASHED if r.id in crashed else r.status for r in rows}
+        ended = {r.id: (r.heartbeat or r.ended) if r.id in crashed else r.ended for r in rows}
+    else:  # a run that ended later was still running then
+        status = {r.id: r.status if r.ended and r.ended <= as_of else RUNNING for r in rows}
+        ended = {r.id: r.ended if r.ended and r.ended <= as_of else None for r in rows}
     return [
         RunRecord(
             id=r.id,
             name=r.name,
             experiment=r.experiment,
-            status=CRASHED if r.id in crashed else r.status,
+            status=status[r.id],
             started=r.started,
-            ended=r.ended if r.id not in crashed else (r.heartbeat or r.ended),
+            ended=ended[r.id],
             parent_id=r.parent_id,
             user=r.user,
             host=r.host,
@@ -222,12 +262,13 @@ def _load(
             metrics=metrics.get(r.id, {}),
             tags=tags.get(r.id, {}),
             store=store,
+            as_of=as_of,
         )
         for r in rows
     ]
 
 
-def _by_run(conn: sa.Connection, table: sa.Table, ids: list[str], convert) -> dict[str, dict]:
+def _by_run(conn: sa.Connection, table: sa.FromClause, ids: list[str], convert) -> dict[str, dict]:
     found: dict[str, dict] = {}
     for start in range(0, len(ids), 500):  # keep IN lists within SQLite's variable limit
         chunk = ids[start : start + 500]

@@ -1,0 +1,42 @@
+"""`cairn lineage REF`."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+
+from cairn.cli.output import console, print_json
+from cairn.lineage import lineage, to_dot, to_prov_json, to_tree
+
+
+class Format(str, Enum):
+    tree = "tree"
+    prov_json = "prov-json"
+    dot = "dot"
+
+
+class Direction(str, Enum):
+    up = "up"
+    down = "down"
+
+
+def lineage_command(
+    subject: str = typer.Argument(
+        ..., help="An artifact (NAME, NAME:VERSION, RUN/NAME) or run id."
+    ),
+    direction: Direction = typer.Option(
+        Direction.up, "--direction", "-d", help="up: where it came from; down: what uses it."
+    ),
+    depth: int = typer.Option(None, "--depth", min=0, help="Stop after this many edges."),
+    format: Format = typer.Option(Format.tree, "--format", "-f", help="tree, prov-json or dot."),
+) -> None:
+    """Where an artifact or run came from, or what was made from it."""
+    graph = lineage(subject, direction.value, depth)
+    if format is Format.prov_json:
+        print_json(to_prov_json(graph))
+    elif format is Format.dot:
+        console.out(to_dot(graph), end="", highlight=False)
+    else:
+        console.print(to_tree(graph))
+        console.print(f"[dim]{len(graph.artifacts())} artifact(s), {len(graph.runs())} run(s)[/]")
