@@ -22,6 +22,21 @@ def _make_old_store(url: str) -> None:
             "INSERT INTO runs (id, experiment_id, name, status, started, ended) "
             "VALUES ('01OLDRUN000000000000000000', 1, 'legacy', 'finished', 1, 2)"
         )
+        conn.exec_driver_sql(
+            "INSERT INTO runs (id, experiment_id, name, status, started, ended) "
+            "VALUES ('01OLDUSER00000000000000000', 1, 'user', 'finished', 3, 4)"
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO blobs (digest, size, codec, meta, created) VALUES ('{'a' * 64}', 1, "
+            "'pickle.zstd', '{}', 1)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO artifacts (id, run_id, name, version, digest, kind, created) VALUES "
+            f"(7, '01OLDRUN000000000000000000', 'data', 1, '{'a' * 64}', 'artifact', 1.5)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO run_inputs (run_id, artifact_id) VALUES ('01OLDUSER00000000000000000', 7)"
+        )
         for step, value in [(0, 0.5), (1, 0.7), (2, 0.6)]:
             conn.exec_driver_sql(
                 "INSERT INTO metrics (run_id, key, step, value, ts) "
@@ -40,9 +55,15 @@ def _check_upgraded(url: str, blobs: str, monkeypatch: pytest.MonkeyPatch) -> No
     record = cairn.get_run("01OLDRUN000000000000000000")
     assert (record.name, record.experiment, record.status) == ("legacy", "old", "finished")
     assert record.metrics == {"acc": 0.6}  # derived by the migration from the history
+    graph = cairn.lineage("01OLDUSER00000000000000000")  # run_inputs became lineage edges
+    assert graph.edges == [
+        ("artifact:7", "run:01OLDRUN000000000000000000", "wasGeneratedBy"),
+        ("run:01OLDUSER00000000000000000", "artifact:7", "used"),
+    ]
+    assert cairn.as_of(1.0).get_run("01OLDRUN000000000000000000").status == "running"
     with cairn.start_run("new", experiment="old") as run:  # and the store takes new runs
         run.log({"acc": 0.9})
-    assert {r.name for r in cairn.search_runs(experiment="old")} == {"legacy", "new"}
+    assert {r.name for r in cairn.search_runs(experiment="old")} == {"legacy", "user", "new"}
 
 
 def test_sqlite_store_from_0001_is_upgraded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import fields
+from pathlib import Path
 
 import typer
 from rich.syntax import Syntax
@@ -205,3 +206,47 @@ def _code_diff(a: dict, b: dict) -> str:
             )
         )
     return "".join(lines)
+
+
+@app.command("reproduce")
+def reproduce_command(
+    run_id: str = typer.Argument(..., help="The run (its root run is re-run)."),
+    force: bool = typer.Option(False, "--force", help="Reproduce even if packages differ."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the temporary worktree."),
+) -> None:
+    """Re-create a run's code (git worktree + its diff), re-run its command, compare digests."""
+    from cairn.reproduce import reproduce
+
+    result = reproduce(run_id, force=force, keep=keep)
+    if result.package_changes:
+        console.print(f"[yellow]{len(result.package_changes)} package(s) differ (--force)[/]")
+    if result.reproduced is None:
+        console.print(f"[red]the command exited with {result.returncode} and made no run[/]")
+        raise typer.Exit(1)
+    table = Table(title=f"{result.original.id} reproduced as {result.reproduced.id}")
+    for column in ("artifact", "original", "reproduced", "same"):
+        table.add_column(column)
+    for c in result.comparisons:
+        table.add_row(
+            c.key,
+            (c.original or "-")[:12],
+            (c.reproduced or "-")[:12],
+            "[green]yes[/]" if c.matches else "[red]no[/]",
+        )
+    console.print(table)
+    if not result.identical:
+        console.print("[red]the reproduction differs[/]")
+        raise typer.Exit(1)
+    console.print("[green]every artifact's digest matches[/]")
+
+
+@app.command("export")
+def export_command(
+    run_id: str = typer.Argument(..., help="The run whose environment to write out."),
+    dockerfile: Path = typer.Option(..., "--dockerfile", help="Folder to write into."),
+) -> None:
+    """Write a Dockerfile, pinned requirements and a DLSpec-style spec.yaml for a run."""
+    from cairn.reproduce import export
+
+    for path in export(run_id, dockerfile):
+        console.print(f"wrote {path}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -17,6 +18,12 @@ class StepSummary:
     step: str
     entries: int
     last_computed: float
+
+
+def enabled() -> bool:
+    """CAIRN_STEP_CACHE=off runs every step (`cairn runs reproduce` sets it: a reproduction
+    must compute, not look up, what it checks)."""
+    return os.environ.get("CAIRN_STEP_CACHE", "on").lower() not in ("off", "0", "false")
 
 
 def lookup(store: Store, key: str) -> ArtifactRef | None:

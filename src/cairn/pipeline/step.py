@@ -67,7 +67,7 @@ class Step:
         store = get_store()
         key = self.key(*args, **kwargs)
         parent = active.current()
-        hit = cache.lookup(store, key)
+        hit = cache.lookup(store, key) if cache.enabled() else None
         if hit is not None:
             log.info("step %s: cached result %s from run %s", self.name, hit, hit.run_id)
             if parent is not None:

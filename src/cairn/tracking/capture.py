@@ -51,7 +51,18 @@ def capture_code(cwd: Path | None = None) -> dict | None:
         "dirty": bool(diff) or bool(untracked.strip()),
         "diff": diff or "",
         "untracked": untracked.split(),
+        # What `cairn runs reproduce` re-runs: the script and the folder, relative to the repo.
+        "argv": [_relative(arg, top.strip()) for arg in sys.argv],
+        "cwd": os.path.relpath(cwd.resolve(), top.strip()),
     }
+
+
+def _relative(arg: str, top: str) -> str:
+    """A path inside the repository made relative to it, so it can be found in a worktree."""
+    path = Path(arg)
+    if path.is_absolute() and path.exists() and path.resolve().is_relative_to(top):
+        return "./" + path.resolve().relative_to(top).as_posix()
+    return arg
 
 
 @functools.cache

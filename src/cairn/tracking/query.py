@@ -88,17 +88,15 @@ class RunRecord:
         return self.store or get_store()
 
 
-def get_run(run_id: str, *, store: Store | None = None) -> RunRecord:
+def get_run(run_id: str, *, store: Store | None = None, as_of: float | None = None) -> RunRecord:
     """The run with id `run_id`, or the one run whose id starts or ends with it."""
     store = store or get_store()
     run_id = run_id.strip().upper()
-    found = _load(store, [schema.runs.c.id == run_id], limit=1)
+    found = _load(store, [schema.runs.c.id == run_id], limit=1, as_of=as_of)
     if not found and len(run_id) >= 4:
-        found = _load(
-            store,
-            [sa.or_(schema.runs.c.id.like(f"{run_id}%"), schema.runs.c.id.like(f"%{run_id}"))],
-            limit=2,
-        )
+        runs = schema.runs
+        matches = sa.or_(runs.c.id.like(f"{run_id}%"), runs.c.id.like(f"%{run_id}"))
+        found = _load(store, [matches], limit=2, as_of=as_of)
     if len(found) != 1:
         raise NotFoundError(
             f"no run {run_id!r} in {store.description} (or more than one "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 
@@ -23,6 +24,7 @@ from cairn.tracking.validation import check_name
 from cairn.tracking.writer import writer_for
 
 DEFAULT_EXPERIMENT = "default"
+REPRODUCES_ENV = "CAIRN_REPRODUCES"
 
 
 def start_run(
@@ -76,6 +78,9 @@ def start_run(
     active.push(run)
     if params:
         run.log_params(params)
+    reproduces = os.environ.get(REPRODUCES_ENV)
+    if reproduces and parent_id is None:  # set by `cairn runs reproduce` for the re-run
+        tags = {**(tags or {}), "cairn.reproduces": reproduces}
     if tags:
         run.set_tags(tags)
     if capture_output:

@@ -1,0 +1,38 @@
+"""The code a run ran: a git worktree at its commit with its uncommitted diff applied."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cairn.errors import CairnError
+
+
+def _git(*args: str, cwd: str | Path, stdin: str | None = None) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, input=stdin, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise CairnError(f"git {' '.join(args[:2])} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+@contextmanager
+def checkout(code: dict, keep: bool = False) -> Iterator[Path]:
+    """A temporary worktree of `code["repo"]` at `code["commit"]`, the diff applied."""
+    repo = Path(code["repo"])
+    if not (repo / ".git").exists():
+        raise CairnError(f"the run's repository {repo} is not there any more")
+    folder = Path(tempfile.mkdtemp(prefix="cairn-reproduce-"))
+    worktree = folder / "code"
+    _git("worktree", "add", "--detach", str(worktree), code["commit"], cwd=repo)
+    try:
+        if code.get("diff"):
+            _git("apply", "--binary", "--whitespace=nowarn", "-", cwd=worktree, stdin=code["diff"])
+        yield worktree
+    finally:
+        if not keep:
+            _git("worktree", "remove", "--force", str(worktree), cwd=repo)
+            shutil.rmtree(folder, ignore_errors=True)
