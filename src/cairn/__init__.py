@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cairn import datasets
+from cairn.compute import WorkerLost, as_completed, executor, map, wait
 from cairn.errors import (
     CairnError,
     CorruptBlobError,
@@ -56,6 +57,11 @@ __all__ = [
     "WorkspaceNotFoundError",
     "active_run",
     "as_of",
+    "as_completed",
+    "executor",
+    "map",
+    "wait",
+    "WorkerLost",
     "datasets",
     "get_run",
     "lineage",

@@ -103,15 +103,18 @@ def lineage(
             .join(walk, here == walk.c.node)
             .where(walk.c.depth < depth, *when)
         )
-    reached = sa.select(walk.c.node)
+    # The edges leaving every reached node, through the same index the walk used; edges to
+    # nodes past the depth limit are dropped below.
+    step = sa.select(edges_table.c.src, edges_table.c.dst, edges_table.c.relation).join(
+        walk, here == walk.c.node
+    )
     with store.reader() as conn:
         node_ids = set(conn.execute(sa.select(walk.c.node).distinct()).scalars())
-        edges = [
+        edges = {
             (r.src, r.dst, r.relation)
-            for r in conn.execute(
-                sa.select(edges_table).where(here.in_(reached), there.in_(reached), *when)
-            )
-        ]
+            for r in conn.execute(step.where(*when))
+            if r.src in node_ids and r.dst in node_ids
+        }
         nodes = _describe(conn, node_ids)
     if root not in nodes:
         raise NotFoundError(f"{root} is not in {store.description}")

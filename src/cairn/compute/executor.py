@@ -1,0 +1,204 @@
+"""The interface every backend offers: `concurrent.futures.Executor`, plus actors, retries,
+timeouts and resources.
+
+A backend implements four things: starting a task, stopping a task already running,
+creating an actor, and shutting down. Everything else (map and its chunks, retries,
+timeouts, the context manager, Ctrl-C) is here once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import threading
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
+from types import TracebackType
+
+from cairn.compute._worker import ACTOR_CALL, CALL, CHUNK, NEW_ACTOR
+from cairn.compute.errors import remote_exception
+from cairn.compute.policy import with_policy
+from cairn.compute.task import Task, parse_resources, task_name
+
+CHUNKS_PER_WORKER = 4  # enough chunks to even out uneven items, few enough to stay cheap
+MAX_CHUNK = 10_000
+
+_live: weakref.WeakSet[Executor] = weakref.WeakSet()
+
+
+class Executor(ABC):
+    """Runs Python callables elsewhere and hands back `concurrent.futures.Future`s."""
+
+    url: str
+    workers: int  # how many tasks run at once; map sizes its chunks from it
+
+    def __init__(self) -> None:
+        self._closed = False
+        self._close_lock = threading.Lock()
+        _live.add(self)
+
+    def submit(
+        self,
+        fn: Callable,
+        /,
+        *args: object,
+        retries: int = 0,
+        timeout: float | None = None,
+        resources: Mapping[str, float] | None = None,
+        **kwargs: object,
+    ) -> Future:
+        """Run `fn(*args, **kwargs)`. `retries`, `timeout` and `resources` are cairn's, not
+        passed on: wrap `fn` in `functools.partial` if it takes arguments of those names."""
+        self._check_open()
+        cpus, gpus = parse_resources(resources)
+        name, context = task_name(fn), self._context()
+
+        def start() -> Future:
+            return self._start(Task(CALL, (fn, args, kwargs), name, context, cpus, gpus))
+
+        return with_policy(start, name, retries, timeout, self._abort)
+
+    def map(
+        self,
+        fn: Callable,
+        *iterables: Iterable,
+        timeout: float | None = None,
+        chunksize: int | None = None,
+    ) -> Iterator:
+        """Results of `fn` over the items, in order; an item's exception is raised when
+        reached. Items travel in chunks, so tiny tasks cost microseconds each."""
+        chunks = self.map_chunks(fn, list(zip(*iterables, strict=False)), chunksize)
+
+        def results() -> Iterator:
+            try:
+                for chunk in chunks:
+                    for ok, value in chunk.result(timeout):
+                        if not ok:
+                            raise remote_exception(*value)
+                        yield value
+            finally:
+                for chunk in chunks:
+                    chunk.cancel()
+
+        return results()
+
+    def map_chunks(
+        self, fn: Callable, items: list[tuple], chunksize: int | None = None
+    ) -> list[Future]:
+        """One future per chunk of `items`, each resolving to a list of (ok, value)."""
+        self._check_open()
+        if chunksize is None:
+            chunksize = math.ceil(len(items) / (CHUNKS_PER_WORKER * max(1, self.workers)))
+            chunksize = max(1, min(MAX_CHUNK, chunksize))
+        name, context = task_name(fn), self._context()
+        return [
+            self._start(Task(CHUNK, (fn, items[i : i + chunksize]), name, context))
+            for i in range(0, len(items), chunksize)
+        ]
+
+    def actor(
+        self,
+        cls: type,
+        /,
+        *args: object,
+        resources: Mapping[str, float] | None = None,
+        **kwargs: object,
+    ) -> ActorHandle:
+        """An instance of `cls` living in one dedicated worker; its methods return futures."""
+        self._check_open()
+        cpus, gpus = parse_resources(resources)
+        name = task_name(cls)
+        start = self._new_actor(
+            Task(NEW_ACTOR, (cls, args, kwargs), name, self._context(), cpus, gpus)
+        )
+        return ActorHandle(self, start, name)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting tasks; with `wait`, return once the submitted ones have finished."""
+        with self._close_lock:
+            self._closed = True
+        self._shutdown(wait, cancel_futures)
+        _live.discard(self)
+
+    def terminate(self) -> None:
+        """Cancel everything and stop every worker now, running tasks included."""
+        with self._close_lock:
+            self._closed = True
+        self._terminate()
+        _live.discard(self)
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None and not isinstance(exc, Exception):  # Ctrl-C, SystemExit
+            self.terminate()
+        else:
+            self.shutdown(wait=True)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+
+    def _context(self) -> object:
+        """What a task needs to log into the caller's active run (None: no run is active)."""
+        from cairn.compute.tracking import capture
+
+        return capture()
+
+    @abstractmethod
+    def _start(self, task: Task) -> Future: ...
+
+    @abstractmethod
+    def _abort(self, future: Future) -> None:
+        """Stop the task behind `future`, which has timed out, even if it is running."""
+
+    @abstractmethod
+    def _new_actor(self, task: Task) -> Callable[[Task], Future]:
+        """Create the actor that `task` constructs; return how to send it method calls."""
+
+    @abstractmethod
+    def _shutdown(self, wait: bool, cancel_futures: bool) -> None: ...
+
+    @abstractmethod
+    def _terminate(self) -> None: ...
+
+
+class ActorHandle:
+    """`handle.method(*args)` runs `method` on the remote instance and returns a Future."""
+
+    def __init__(self, executor: Executor, call: Callable[[Task], Future], name: str) -> None:
+        self._executor = executor
+        self._call = call
+        self._name = name
+
+    def __getattr__(self, method: str) -> Callable[..., Future]:
+        if method.startswith("__"):
+            raise AttributeError(method)
+
+        def call(*args: object, **kwargs: object) -> Future:
+            self._executor._check_open()
+            task = Task(
+                ACTOR_CALL,
+                (method, args, kwargs),
+                f"{self._name}.{method}",
+                self._executor._context(),
+                cpus=0,
+            )
+            return self._call(task)
+
+        return call
+
+    def __repr__(self) -> str:
+        return f"<actor {self._name} on {self._executor.url}>"
+
+
+@atexit.register
+def _terminate_live() -> None:
+    # An executor left open (Ctrl-C outside a `with`) must not leave workers behind.
+    for executor in list(_live):
+        executor.terminate()

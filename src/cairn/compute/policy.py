@@ -1,0 +1,77 @@
+"""Retries and timeouts, the same for every backend: a future that outlives its attempts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
+
+
+class _Attempts(Future):
+    """The caller's future; each attempt is a backend future behind it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempt: Future | None = None
+        self.settle_lock = threading.RLock()  # a failed start settles at once
+
+    def cancel(self) -> bool:
+        attempt = self.attempt
+        if attempt is not None and not attempt.cancel():
+            return False
+        return super().cancel()
+
+
+def with_policy(
+    start: Callable[[], Future],
+    name: str,
+    retries: int,
+    timeout: float | None,
+    abort: Callable[[Future], None],
+) -> Future:
+    """Run `start()` until one attempt succeeds or `retries` more have failed.
+
+    `timeout` counts from submission; when it passes the future fails with TimeoutError and
+    `abort` stops the attempt in flight.
+    """
+    if retries < 0:
+        raise ValueError(f"retries must be 0 or more, not {retries}")
+    if not retries and timeout is None:
+        return start()
+    outer = _Attempts()
+    timer = None
+
+    def launch(left: int) -> None:
+        attempt = outer.attempt = start()
+        attempt.add_done_callback(lambda done: settle(done, left))
+
+    def settle(attempt: Future, left: int) -> None:
+        with outer.settle_lock:
+            if outer.done():
+                return
+            if attempt.cancelled():
+                Future.cancel(outer)
+            elif attempt.exception() is None:
+                outer.set_result(attempt.result())
+            elif left > 0 and not isinstance(attempt.exception(), CancelledError):
+                launch(left - 1)
+                return
+            else:
+                outer.set_exception(attempt.exception())
+        if timer is not None:
+            timer.cancel()
+
+    def expire() -> None:
+        with outer.settle_lock:
+            if outer.done():
+                return
+            outer.set_exception(TimeoutError(f"task {name!r} did not finish within {timeout} s"))
+        if outer.attempt is not None:
+            abort(outer.attempt)
+
+    if timeout is not None:
+        timer = threading.Timer(timeout, expire)
+        timer.daemon = True
+        timer.start()
+    launch(retries)
+    return outer

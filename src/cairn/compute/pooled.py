@@ -1,0 +1,59 @@
+"""An executor over a Pool of workers (processes or threads); each actor is a pool of one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from cairn.compute.executor import Executor
+from cairn.compute.pool import Pool, Worker
+from cairn.compute.task import Task
+
+
+class PoolExecutor(Executor):
+    def __init__(
+        self, url: str, workers: int | None, start_worker: Callable[[Pool], Worker]
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.workers = workers or os.cpu_count() or 1
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, not {self.workers}")
+        self._start_worker = start_worker
+        self._pool = Pool(start_worker, self.workers)
+        self._actors: list[Pool] = []
+
+    def _prepare(self, task: Task) -> None:
+        """Get `task` ready to travel to a worker; raise if it cannot."""
+
+    def _start(self, task: Task) -> Future:
+        return self._start_on(self._pool, task)
+
+    def _start_on(self, pool: Pool, task: Task) -> Future:
+        try:
+            self._prepare(task)
+        except Exception as exc:
+            task.future.set_exception(exc)
+            return task.future
+        pool.submit(task)
+        return task.future
+
+    def _abort(self, future: Future) -> None:
+        self._pool.abort(future)
+
+    def _new_actor(self, task: Task) -> Callable[[Task], Future]:
+        task.cpus = 0  # an actor has its own worker, outside the pool's CPUs
+        self._pool.check_fits(task)
+        pool = Pool(self._start_worker, 1, replace=False, gpus=self._pool.gpus)
+        self._actors.append(pool)
+        self._start_on(pool, task)
+        return lambda call: self._start_on(pool, call)
+
+    def _shutdown(self, wait: bool, cancel_futures: bool) -> None:
+        for pool in (self._pool, *self._actors):
+            pool.shutdown(wait, cancel_futures)
+
+    def _terminate(self) -> None:
+        for pool in (self._pool, *self._actors):
+            pool.terminate()

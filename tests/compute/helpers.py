@@ -1,0 +1,110 @@
+"""Task functions for the compute tests, and sockets to coordinate with running tasks.
+
+A task signals that it started by connecting to a `Mailbox` and sending a line; it blocks
+on a `Gate` until the test opens it. No sleeps: the test waits on sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from pathlib import Path
+
+import cairn
+
+
+class Mailbox:
+    """Tasks `post(port, text)`; the test `receive()`s one message per task."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.port = self._server.getsockname()[1]
+
+    def receive(self, timeout: float = 60) -> str | None:
+        self._server.settimeout(timeout)
+        try:
+            conn, _ = self._server.accept()
+        except TimeoutError:
+            return None
+        with conn, conn.makefile() as lines:
+            return lines.readline().strip()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+class Gate:
+    """Tasks `wait_gate(port)` until the test calls `open()` (the listener closes)."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.port = self._server.getsockname()[1]
+
+    def open(self) -> None:
+        self._server.close()  # resets every waiting connection; new ones are refused
+
+
+def post(port: int, text: str) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        conn.sendall(f"{text}\n".encode())
+
+
+def wait_gate(port: int) -> None:
+    try:
+        conn = socket.create_connection(("127.0.0.1", port))
+    except ConnectionRefusedError:
+        return
+    with conn, contextlib.suppress(ConnectionResetError):
+        conn.recv(1)
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+def explode(message: str) -> None:
+    raise ValueError(message)
+
+
+def announce_and_wait(mailbox: int, gate: int, label: str = "") -> int:
+    post(mailbox, f"{label}{os.getpid()}")
+    wait_gate(gate)
+    return os.getpid()
+
+
+def fail_times(counter: str, failures: int) -> int:
+    """Fails on the first `failures` calls (counted in a file), then returns the call count."""
+    path = Path(counter)
+    with path.open("a") as f:
+        f.write("x\n")
+    calls = len(path.read_text().splitlines())
+    if calls <= failures:
+        raise RuntimeError(f"failure {calls}")
+    return calls
+
+
+class Counter:
+    def __init__(self, start: int = 0) -> None:
+        self.value = start
+        self.pid = os.getpid()
+
+    def add(self, amount: int) -> int:
+        self.value += amount
+        return self.value
+
+    def where(self) -> int:
+        return self.pid
+
+
+def log_from_task(index: int) -> str:
+    """Logs into the caller's run and into a child run of it; returns the child's id."""
+    cairn.active_run().log({f"from_task_{index}": float(index)}, step=0)
+    with cairn.start_run(f"child-{index}") as child:
+        for step in range(100):
+            child.log({"loss": 1.0 / (step + 1)}, step=step)
+    return child.id

@@ -1,0 +1,131 @@
+"""The behaviour every backend shares: results, map, errors, cancel, timeouts, retries,
+actors, resources."""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import CancelledError
+
+import pytest
+
+import cairn.compute
+from tests.compute.helpers import (
+    Counter,
+    add,
+    announce_and_wait,
+    explode,
+    fail_times,
+    square,
+)
+
+
+def test_submit_returns_the_result(ex):
+    assert ex.submit(add, 2, y=3).result(timeout=60) == 5
+
+
+def test_closures_and_lambdas_travel(ex):
+    offset = 10
+    assert ex.submit(lambda x: x + offset, 1).result(timeout=60) == 11
+
+
+@pytest.mark.parametrize("chunksize", [None, 1, 7])
+def test_map_keeps_the_order_of_the_items(ex, chunksize):
+    assert list(ex.map(add, range(50), range(50), chunksize=chunksize)) == [
+        2 * i for i in range(50)
+    ]
+
+
+def test_map_raises_an_items_exception_when_reached(ex):
+    results = ex.map(explode, ["first"], chunksize=1)
+    with pytest.raises(ValueError, match="first"):
+        next(results)
+
+
+def test_cairn_map_returns_every_result(ex):
+    assert cairn.compute.map(square, range(20), executor=ex) == [i * i for i in range(20)]
+
+
+def test_exception_carries_the_remote_traceback(ex):
+    future = ex.submit(explode, "boom")
+    with pytest.raises(ValueError, match="boom") as raised:
+        future.result(timeout=60)
+    remote = raised.value.__cause__
+    assert isinstance(remote, cairn.compute.RemoteTraceback)
+    assert "in explode" in str(remote)
+
+
+def test_wait_and_as_completed_take_the_futures(ex):
+    futures = [ex.submit(square, i) for i in range(5)]
+    done, not_done = cairn.compute.wait(futures, timeout=60)
+    assert not not_done
+    assert sorted(f.result() for f in cairn.compute.as_completed(futures)) == [0, 1, 4, 9, 16]
+
+
+def test_cancel_a_queued_task(ex, mailbox, gate):
+    blockers = [ex.submit(announce_and_wait, mailbox.port, gate.port) for _ in range(2)]
+    assert mailbox.receive() and mailbox.receive()  # both workers are busy
+    queued = ex.submit(square, 3)
+    assert queued.cancel()
+    gate.open()
+    assert all(b.result(timeout=60) for b in blockers)
+    with pytest.raises(CancelledError):
+        queued.result()
+
+
+def test_a_task_past_its_timeout_fails_and_the_pool_goes_on(ex, mailbox, gate):
+    slow = ex.submit(announce_and_wait, mailbox.port, gate.port, timeout=1.0)
+    with pytest.raises(TimeoutError, match="announce_and_wait"):
+        slow.result(timeout=60)
+    gate.open()
+    assert ex.submit(square, 4).result(timeout=60) == 16
+
+
+def test_retries_resubmit_a_failed_task(ex, tmp_path):
+    counter = str(tmp_path / "calls")
+    assert ex.submit(fail_times, counter, 2, retries=2).result(timeout=60) == 3
+    with pytest.raises(RuntimeError, match="failure"):
+        ex.submit(fail_times, str(tmp_path / "other"), 2, retries=1).result(timeout=60)
+
+
+def test_an_actor_keeps_its_state_in_one_worker(ex):
+    counter = ex.actor(Counter, 10)
+    calls = [counter.add(1) for _ in range(5)]
+    assert [c.result(timeout=60) for c in calls] == [11, 12, 13, 14, 15]
+    assert counter.where().result(timeout=60) == counter.where().result(timeout=60)
+
+
+def test_an_actor_whose_constructor_fails_says_so(ex):
+    broken = ex.actor(Counter, "not a number")
+    with pytest.raises(TypeError):
+        broken.add(1).result(timeout=60)
+
+
+def test_a_task_never_oversubscribes_the_cpus(ex, mailbox, gate):
+    whole = ex.submit(announce_and_wait, mailbox.port, gate.port, "big", resources={"cpus": 2})
+    assert mailbox.receive().startswith("big")
+    small = ex.submit(announce_and_wait, mailbox.port, gate.port, "small")
+    assert mailbox.receive(timeout=0.5) is None  # both CPUs are taken: it must not start
+    gate.open()
+    assert mailbox.receive().startswith("small")
+    assert whole.result(timeout=60) and small.result(timeout=60)
+
+
+def test_unknown_resources_are_refused(ex):
+    with pytest.raises(ValueError, match="known: cpus, gpus"):
+        ex.submit(square, 1, resources={"tpus": 1})
+
+
+def test_submit_after_shutdown_raises(url):
+    executor = cairn.compute.executor(url, workers=1)
+    executor.shutdown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        executor.submit(square, 1)
+
+
+def test_partial_passes_arguments_named_like_options(ex):
+    assert ex.submit(functools.partial(dict, timeout=3)).result(timeout=60) == {"timeout": 3}
+
+
+def test_unknown_scheme_names_the_known_ones():
+    with pytest.raises(ValueError, match="known schemes: local, ray, thread"):
+        cairn.compute.executor("slurm://cluster")

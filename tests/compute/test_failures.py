@@ -1,0 +1,114 @@
+"""Workers that die, Ctrl-C, orphans, and what cannot be pickled."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import CancelledError
+
+import psutil
+import pytest
+
+import cairn.compute
+from cairn.compute.local import WORKER_SCRIPT
+from cairn.errors import CairnError
+from tests.compute.conftest import ROOT
+from tests.compute.helpers import announce_and_wait, square
+
+PROCESS_BACKENDS = ["local", pytest.param("ray", marks=pytest.mark.ray)]
+
+
+@pytest.fixture(params=PROCESS_BACKENDS)
+def process_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "ray":
+        request.getfixturevalue("ray_cluster")
+    return request.param
+
+
+def test_a_killed_worker_fails_its_task_and_the_pool_goes_on(process_url, mailbox, gate):
+    with cairn.compute.executor(process_url, workers=2) as ex:
+        doomed = ex.submit(announce_and_wait, mailbox.port, gate.port)
+        pid = int(mailbox.receive())
+        others = [ex.submit(square, i) for i in range(20)]
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(cairn.compute.WorkerLost, match="announce_and_wait") as lost:
+            doomed.result(timeout=60)
+        assert isinstance(lost.value, CairnError)
+        assert [f.result(timeout=60) for f in others] == [i * i for i in range(20)]
+        assert ex.submit(square, 5).result(timeout=60) == 25
+
+
+def test_a_killed_actor_fails_its_calls(process_url, mailbox, gate):
+    with cairn.compute.executor(process_url, workers=1) as ex:
+        from tests.compute.helpers import Counter
+
+        counter = ex.actor(Counter)
+        os.kill(counter.where().result(timeout=60), signal.SIGKILL)
+        with pytest.raises(cairn.compute.WorkerLost):
+            counter.add(1).result(timeout=60)
+
+
+def test_an_unpicklable_argument_is_named(process_url):
+    with cairn.compute.executor(process_url, workers=1) as ex:
+        future = ex.submit(square, threading.Lock())
+        with pytest.raises(TypeError, match=r"argument 0 \(a lock\) cannot be pickled"):
+            future.result(timeout=60)
+
+
+def _children() -> set[int]:
+    """This process's local-pool workers (Ray's own processes come and go on their own)."""
+    pids = set()
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # gone, or a zombie of Ray's
+            if WORKER_SCRIPT in " ".join(child.cmdline()):
+                pids.add(child.pid)
+    return pids
+
+
+def test_no_worker_outlives_shutdown():
+    before = _children()
+    with cairn.compute.executor("local", workers=2) as ex:
+        ex.actor(object)
+        assert list(ex.map(square, range(10))) == [i * i for i in range(10)]
+        assert len(_children() - before) == 3
+    assert _children() == before
+
+
+def test_ctrl_c_in_the_with_block_cancels_and_leaves_no_worker(mailbox, gate):
+    before = _children()
+    with pytest.raises(KeyboardInterrupt), cairn.compute.executor("local", workers=2) as ex:
+        running = [ex.submit(announce_and_wait, mailbox.port, gate.port) for _ in range(2)]
+        queued = ex.submit(square, 1)
+        assert mailbox.receive() and mailbox.receive()
+        raise KeyboardInterrupt
+    assert queued.cancelled()
+    for future in running:
+        with pytest.raises(CancelledError):
+            future.result(timeout=60)
+    assert _children() == before
+
+
+def test_sigint_in_the_caller_leaves_no_orphan_process(mailbox, gate):
+    script = textwrap.dedent(f"""
+        import cairn.compute
+        from tests.compute.helpers import announce_and_wait, post
+        ex = cairn.compute.executor("local", workers=2)
+        futures = [ex.submit(announce_and_wait, {mailbox.port}, {gate.port}) for _ in range(4)]
+        post({mailbox.port}, "ready")
+        futures[0].result()
+    """)
+    caller = subprocess.Popen(
+        [sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    messages = {mailbox.receive() for _ in range(3)}  # two blocked workers, and "ready"
+    workers = [psutil.Process(int(m)) for m in messages - {"ready"}]
+    assert len(workers) == 2
+    caller.send_signal(signal.SIGINT)
+    assert caller.wait(timeout=60) != 0
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive
