@@ -91,3 +91,6 @@ def _check_pandas_labels(df: Any) -> None:
         raise CodecError("pandas column labels must be unique to round-trip through Arrow")
     if not all(n is None or isinstance(n, str) for n in df.index.names):
         raise CodecError("pandas index names must be str or None to round-trip through Arrow")
+    # An empty column carries no dictionary through Arrow: its categories would be lost.
+    if len(df) == 0 and any(str(t) == "category" and len(t.categories) for t in df.dtypes):
+        raise CodecError("an empty pandas frame's categories do not survive Arrow")
