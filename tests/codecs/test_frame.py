@@ -57,7 +57,9 @@ def pandas_frames(draw):
 @given(pandas_frames())
 def test_pandas_roundtrip(df):
     codec, out = roundtrip_via_bytes(df)
-    assert codec == "frame.arrow"
+    empty_categorical = len(df) == 0 and any(str(t) == "category" for t in df.dtypes)
+    # Arrow carries no categories for an empty column, so those frames go to pickle.
+    assert codec == ("pickle.zstd" if empty_categorical else "frame.arrow")
     assert type(out) is pd.DataFrame
     pd.testing.assert_frame_equal(out, df, check_exact=True)
     pd.testing.assert_index_equal(out.index, df.index, exact=True)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Gathers the latest benchmark tables (benchmarks/results/*.md) into docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+{
+  echo "# Benchmarks"
+  echo
+  echo "Each table is written by one script in \`benchmarks/\`, which runs cairn and the tools"
+  echo "people would use instead side by side in one run on one machine (2 cores, no GPU)."
+  echo "Install the anchors with \`pip install -r benchmarks/requirements.txt\`, run e.g."
+  echo "\`python benchmarks/bench_metrics.py\`, then \`bash benchmarks/collect.sh\`."
+  echo "Targets that are not met say so; see the closing notes of the issues for why."
+  for name in metrics arrays frames lineage steps compute; do
+    echo
+    sed 's/^# /### /' "benchmarks/results/$name.md"
+  done
+} > docs/benchmarks.md
