@@ -34,29 +34,59 @@ def build(store: Store, projects: int) -> int:
     edges = 0
     with store.writer() as conn:
         conn.execute(schema.experiments.insert().values(id=1, name="bench", created=0.0))
-        conn.execute(schema.blobs.insert().values(digest=digest, size=0, codec="json", meta="{}",
-                                                  created=0.0))
+        conn.execute(
+            schema.blobs.insert().values(
+                digest=digest, size=0, codec="json", meta="{}", created=0.0
+            )
+        )
     artifact_id = 0
     for project in range(projects):
         runs, artifacts, links = [], [], []
         made: list[list[int]] = []
         for i in range(RUNS_PER_PROJECT):
             run_id = f"{project:08d}{i:018d}"
-            runs.append({"id": run_id, "experiment_id": 1, "name": f"p{project}", "status":
-                         "finished", "started": float(i)})
+            runs.append(
+                {
+                    "id": run_id,
+                    "experiment_id": 1,
+                    "name": f"p{project}",
+                    "status": "finished",
+                    "started": float(i),
+                }
+            )
             outputs = []
             for _ in range(OUTPUTS):
                 artifact_id += 1
                 outputs.append(artifact_id)
-                artifacts.append({"id": artifact_id, "run_id": run_id, "name": f"a{artifact_id}",
-                                  "version": 1, "digest": digest, "kind": "artifact",
-                                  "created": float(i)})
-                links.append({"src": f"artifact:{artifact_id}", "dst": f"run:{run_id}",
-                              "relation": "wasGeneratedBy", "created": float(i)})
+                artifacts.append(
+                    {
+                        "id": artifact_id,
+                        "run_id": run_id,
+                        "name": f"a{artifact_id}",
+                        "version": 1,
+                        "digest": digest,
+                        "kind": "artifact",
+                        "created": float(i),
+                    }
+                )
+                links.append(
+                    {
+                        "src": f"artifact:{artifact_id}",
+                        "dst": f"run:{run_id}",
+                        "relation": "wasGeneratedBy",
+                        "created": float(i),
+                    }
+                )
             earlier = [a for outs in made[-WINDOW:] for a in outs]
             for used in rng.sample(earlier, min(INPUTS, len(earlier))):
-                links.append({"src": f"run:{run_id}", "dst": f"artifact:{used}",
-                              "relation": "used", "created": float(i)})
+                links.append(
+                    {
+                        "src": f"run:{run_id}",
+                        "dst": f"artifact:{used}",
+                        "relation": "used",
+                        "created": float(i),
+                    }
+                )
             made.append(outputs)
         with store.writer() as conn:
             conn.execute(schema.runs.insert(), runs)
@@ -91,12 +121,21 @@ def measure(store: Store, projects: int, samples: int) -> dict[str, tuple[float,
     first = [p * RUNS_PER_PROJECT * OUTPUTS + 1 for p in chosen]
     results = {}
     for label, fn, ids in [
-        ("cairn.lineage upstream (recursive CTE)", lambda a: lineage(f"artifact:{a}", store=store),
-         last),
-        ("cairn.lineage downstream (recursive CTE)",
-         lambda a: lineage(f"artifact:{a}", "down", store=store), first),
-        ("hand-written BFS upstream (query per node)",
-         lambda a: naive_upstream(store, f"artifact:{a}"), last),
+        (
+            "cairn.lineage upstream (recursive CTE)",
+            lambda a: lineage(f"artifact:{a}", store=store),
+            last,
+        ),
+        (
+            "cairn.lineage downstream (recursive CTE)",
+            lambda a: lineage(f"artifact:{a}", "down", store=store),
+            first,
+        ),
+        (
+            "hand-written BFS upstream (query per node)",
+            lambda a: naive_upstream(store, f"artifact:{a}"),
+            last,
+        ),
     ]:
         times, sizes = [], []
         for a in ids:
@@ -111,8 +150,10 @@ def measure(store: Store, projects: int, samples: int) -> dict[str, tuple[float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="10,000 runs instead of 100,000")
-    parser.add_argument("--postgres", help="also on PostgreSQL (an admin URL; a scratch "
-                        "database is made and dropped)")
+    parser.add_argument(
+        "--postgres",
+        help="also on PostgreSQL (an admin URL; a scratch database is made and dropped)",
+    )
     args = parser.parse_args()
     projects = 100 if args.quick else 1000
     rows = []
@@ -124,23 +165,31 @@ def main() -> None:
                     rows += run_one(name, pg_url, tmp, projects)
             else:
                 rows += run_one(name, url, tmp, projects)
-    report("lineage", f"Lineage queries, {projects * RUNS_PER_PROJECT:,} runs",
-           ["backend", "query", "median ms", "nodes in answer", "vs hand-written BFS"], rows,
-           "Target: upstream of an artifact with 100,000 runs and 1,000,000 edges well under "
-           "a second.")
+    report(
+        "lineage",
+        f"Lineage queries, {projects * RUNS_PER_PROJECT:,} runs",
+        ["backend", "query", "median ms", "nodes in answer", "vs hand-written BFS"],
+        rows,
+        "Target: upstream of an artifact with 100,000 runs and 1,000,000 edges well under "
+        "a second.",
+    )
 
 
 def run_one(name: str, url: str, tmp: str, projects: int) -> list[list[str]]:
     store = Store(url, str(Path(tmp) / "blobs"))
     started = time.perf_counter()
     edges = build(store, projects)
-    print(f"{name}: built {projects * RUNS_PER_PROJECT:,} runs, {edges:,} edges in "
-          f"{time.perf_counter() - started:.0f} s")
+    print(
+        f"{name}: built {projects * RUNS_PER_PROJECT:,} runs, {edges:,} edges in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     results = measure(store, projects, samples=20)
     store.engine.dispose()
     naive = results["hand-written BFS upstream (query per node)"][0]
-    return [[name, label, f"{t * 1000:.1f}", f"{n:,}", f"{naive / t:.1f}x"]
-            for label, (t, n) in results.items()]
+    return [
+        [name, label, f"{t * 1000:.1f}", f"{n:,}", f"{naive / t:.1f}x"]
+        for label, (t, n) in results.items()
+    ]
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from _report import report
 
-PIPELINE = '''
+PIPELINE = """
 import os, sys, time
 import numpy as np
 
@@ -49,14 +49,25 @@ for label in sys.argv[1:]:
     started = time.perf_counter()
     pipeline()
     print(label, time.perf_counter() - started, flush=True)
-'''
+"""
 
 
 def run(tool: str, n: int, folder: Path, *labels: str) -> dict[str, float]:
-    env = {**os.environ, "BENCH_N": str(n), "BENCH_TOOL": tool, "BENCH_DIR": str(folder / tool),
-           "CAIRN_STORE": f"sqlite:///{folder / 'cairn.db'}", "CAIRN_BLOBS": str(folder / "blobs")}
-    out = subprocess.run([sys.executable, "-c", PIPELINE, *labels], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    env = {
+        **os.environ,
+        "BENCH_N": str(n),
+        "BENCH_TOOL": tool,
+        "BENCH_DIR": str(folder / tool),
+        "CAIRN_STORE": f"sqlite:///{folder / 'cairn.db'}",
+        "CAIRN_BLOBS": str(folder / "blobs"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", PIPELINE, *labels],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return {line.split()[0]: float(line.split()[1]) for line in out.splitlines()}
 
 
@@ -75,9 +86,13 @@ def main() -> None:
         anchor = results["joblib.Memory"][phase]
         for tool, timings in results.items():
             rows.append([phase, tool, f"{timings[phase]:.3f}", f"{anchor / timings[phase]:.1f}x"])
-    report("steps", f"Cached pipeline over {2 * n * 8 / 2**30:.2f} GiB of intermediates",
-           ["phase", "tool", "seconds", "joblib.Memory / tool"], rows,
-           "Target: re-running a cached pipeline over 1 GB of intermediates well under a second.")
+    report(
+        "steps",
+        f"Cached pipeline over {2 * n * 8 / 2**30:.2f} GiB of intermediates",
+        ["phase", "tool", "seconds", "joblib.Memory / tool"],
+        rows,
+        "Target: re-running a cached pipeline over 1 GB of intermediates well under a second.",
+    )
 
 
 if __name__ == "__main__":
