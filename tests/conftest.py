@@ -129,3 +129,19 @@ def run_python(
     if check and result.returncode != 0:
         raise AssertionError(f"child failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+def git_repo(path: Path, files: dict[str, str]) -> Path:
+    """A new git repository at `path` whose first commit holds `files`."""
+    path.mkdir(parents=True)
+    for args in (
+        ["init", "-b", "main"],
+        ["config", "user.email", "t@example.com"],
+        ["config", "user.name", "t"],
+    ):
+        subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
+    for name, text in files.items():
+        (path / name).write_text(text)
+    for args in (["add", "."], ["commit", "-m", "first"]):
+        subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
+    return path

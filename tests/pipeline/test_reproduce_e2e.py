@@ -14,6 +14,7 @@ import yaml
 
 import cairn
 from cairn.store import schema
+from tests.conftest import git_repo
 
 SCRIPT = """
 import os
@@ -46,21 +47,9 @@ with cairn.start_run("pipeline", experiment="e2e", params={"n": 1000}) as run:
 """
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-
-
 @pytest.fixture
 def repo(workspace: Path) -> Path:
-    repo = workspace / "project"
-    repo.mkdir()
-    _git(repo, "init", "-b", "main")
-    _git(repo, "config", "user.email", "t@example.com")
-    _git(repo, "config", "user.name", "t")
-    (repo / "pipeline.py").write_text(SCRIPT)
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-m", "pipeline")
-    return repo
+    return git_repo(workspace / "project", {"pipeline.py": SCRIPT})
 
 
 def _run(repo: Path, log: Path) -> tuple[str, list[str]]:

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import cairn
 from cairn.config import find_workspace, init_root
-from tests.conftest import run_python
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+from tests.conftest import git_repo, run_python
 
 
 def test_git_state_and_environment_are_captured(workspace: Path) -> None:
-    repo = workspace / "project"
-    repo.mkdir()
-    _git(repo, "init", "-b", "main")
-    _git(repo, "config", "user.email", "t@example.com")
-    _git(repo, "config", "user.name", "t")
-    (repo / "train.py").write_text("print('v1')\n")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-m", "v1")
+    repo = git_repo(workspace / "project", {"train.py": "print('v1')\n"})
     (repo / "train.py").write_text("print('v2')\n")
     (repo / "new.py").write_text("x = 1\n")
     run_id = run_python(
