@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_arrays import cairn_load, cairn_save  # noqa: E402
+from bench_arrays import _size, cairn_load, cairn_save  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "frames.md"
 
@@ -90,8 +90,7 @@ def main() -> None:
                 lt.append(time.perf_counter() - t0)
                 pd.testing.assert_frame_equal(out, df, check_exact=True)  # outside the timing
                 del out
-            path = ref[1] if isinstance(ref, tuple) else ref
-            rows.append((name, min(st), min(lt), os.path.getsize(path)))
+            rows.append((name, min(st), min(lt), _size(ref)))
             print(f"  {name} done", file=sys.stderr, flush=True)
     mem = df.memory_usage(deep=True).sum()
     cols = ["method", "save s", "load s", "size MB"]
