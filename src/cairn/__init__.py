@@ -21,6 +21,17 @@ from cairn.timetravel import as_of
 from cairn.tracking import ArtifactRef, Run, RunRecord, get_run, search_runs, start_run
 from cairn.tracking import active as _active
 from cairn.tracking.artifacts import record_input, resolve
+from cairn.tuning import (
+    Pruned,
+    StudyMismatchError,
+    TuneResult,
+    choice,
+    grid,
+    loguniform,
+    randint,
+    tune,
+    uniform,
+)
 
 __version__ = "0.1.0"
 
@@ -49,10 +60,13 @@ __all__ = [
     "InvalidNameError",
     "InvalidValueError",
     "NotFoundError",
+    "Pruned",
     "Run",
     "RunEndedError",
     "RunRecord",
     "Step",
+    "StudyMismatchError",
+    "TuneResult",
     "StepInputError",
     "WorkspaceNotFoundError",
     "active_run",
@@ -69,4 +83,10 @@ __all__ = [
     "search_runs",
     "start_run",
     "step",
+    "choice",
+    "grid",
+    "loguniform",
+    "randint",
+    "tune",
+    "uniform",
 ]

@@ -55,7 +55,9 @@ def size(n: int) -> str:
 
 STATUS_STYLE = {
     "finished": "green",
+    "completed": "green",
     "running": "cyan",
+    "pruned": "magenta",
     "failed": "red",
     "crashed": "red",
     "killed": "yellow",

@@ -12,6 +12,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cairn.store import Store
+    from cairn.tracking.run import Run
 
 
 @dataclass(frozen=True)
@@ -28,8 +33,11 @@ def capture() -> RunContext | None:
     from cairn.tracking import active
 
     run = active.current()
-    if run is None:
-        return None
+    return None if run is None else context_of(run)
+
+
+def context_of(run: Run) -> RunContext:
+    """What another process needs to log into `run`."""
     store = run.store
     return RunContext(
         run.id,
@@ -42,15 +50,12 @@ def capture() -> RunContext | None:
 
 
 def run_inside(context: RunContext, fn: Callable, *args: object) -> object:
-    # The store is per process and found from the environment, as in the caller.
-    os.environ["CAIRN_STORE"] = context.store_url
-    os.environ["CAIRN_BLOBS"] = context.blobs_url
-    from cairn.store import get_store
+    """`fn(*args)` with the run of `context` as the active run."""
     from cairn.tracking import active
     from cairn.tracking.run import Run
     from cairn.tracking.writer import flush_all, writer_for
 
-    store = get_store()
+    store = store_of(context)
     run = Run(
         store,
         context.run_id,
@@ -65,3 +70,19 @@ def run_inside(context: RunContext, fn: Callable, *args: object) -> object:
     finally:
         active.forget(run)  # the caller ends its run, not the worker
         flush_all()
+
+
+def store_of(context: RunContext) -> Store:
+    """The store the caller logs to: the one already open in this process if it is (a thread
+    of the caller), else opened from its URLs, which later `get_store()` calls find too."""
+    from cairn.store import get_store, open_stores
+
+    for store in open_stores():
+        if (store.engine.url.render_as_string(hide_password=False), store.blobs.url) == (
+            context.store_url,
+            context.blobs_url,
+        ):
+            return store
+    os.environ["CAIRN_STORE"] = context.store_url
+    os.environ["CAIRN_BLOBS"] = context.blobs_url
+    return get_store()

@@ -98,6 +98,12 @@ def get_store(workspace: Workspace | None = None, *, create: bool = True) -> Sto
         return _stores[key]
 
 
+def open_stores() -> list[Store]:
+    """The stores this process has opened."""
+    with _lock:
+        return list(_stores.values())
+
+
 def reset_store() -> None:
     """Forget opened stores (tests switch workspaces through the environment)."""
     with _lock:

@@ -158,3 +158,37 @@ events = sa.Table(
     sa.Column("detail", sa.Text, nullable=True),  # JSON
     sa.Index("ix_events_subject", "subject", "ts"),
 )
+
+studies = sa.Table(
+    "studies",
+    metadata,
+    # A hyperparameter search. Running `cairn.tune` again under the same name resumes the
+    # latest version; `resume=False` starts version N+1 beside it.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("metric", sa.String(255), nullable=False),
+    sa.Column("mode", sa.String(8), nullable=False),  # min | max
+    sa.Column("sampler", sa.String(64), nullable=False),
+    sa.Column("scheduler", sa.String(64), nullable=False),
+    sa.Column("space", sa.Text, nullable=False),  # JSON: what the space says, for people
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # digest of the space
+    sa.Column("created", sa.Float, nullable=False),
+    sa.UniqueConstraint("name", "version", name="uq_studies_name_version"),
+)
+
+trials = sa.Table(
+    "trials",
+    metadata,
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id"), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), nullable=False),
+    # running | completed | pruned | failed | killed | crashed
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("params", sa.Text, nullable=False),  # JSON
+    sa.Column("distributions", sa.Text, nullable=False),  # JSON, Optuna's own format
+    sa.Column("started", sa.Float, nullable=False),
+    sa.Column("ended", sa.Float, nullable=True),
+    sa.Index("ix_trials_run", "run_id"),
+)

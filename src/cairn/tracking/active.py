@@ -31,8 +31,13 @@ def current() -> Run | None:
 
 
 def push(run: Run) -> None:
-    _install_handlers()
+    track(run)
     _stack.set((*_stack.get(), run))
+
+
+def track(run: Run) -> None:
+    """End `run` with this process, without making it the active run."""
+    _install_handlers()
     with _lock:
         _open[run.id] = run
 

@@ -18,6 +18,7 @@ from cairn.tracking.validation import check_name, metric_value, param_json
 from cairn.tracking.writer import MetricWriter
 
 RUNNING, FINISHED, FAILED, KILLED, CRASHED = "running", "finished", "failed", "killed", "crashed"
+PRUNED = "pruned"  # a tuning trial stopped early by its scheduler
 
 
 class Run:

@@ -36,11 +36,16 @@ def start_run(
     parent: Run | str | None = None,
     capture_output: bool = False,
     store: Store | None = None,
+    capture: bool = True,
+    activate: bool = True,
 ) -> Run:
     """Open a run. Use it as a context manager, or call `run.end()` yourself.
 
     A run started while another is open in this thread becomes its child unless `parent`
-    says otherwise; a child inherits its parent's experiment.
+    says otherwise; a child inherits its parent's experiment. `capture=False` records the
+    parent's code and environment instead of capturing them again (cheap children of one
+    process, such as tuning trials); `activate=False` leaves this thread's active run as it
+    is (for a run whose work happens elsewhere, e.g. on a worker).
     """
     check_name(name, "run name")
     parent_run = active.current() if parent is None else parent
@@ -50,9 +55,12 @@ def start_run(
         experiment = parent_run.experiment if isinstance(parent_run, Run) else DEFAULT_EXPERIMENT
     check_name(experiment, "experiment name")
 
-    code = capture_code()
-    code_ref = _put_json(store, code) if code else None
-    env_ref = _put_json(store, capture_environment())
+    if capture or parent_id is None:
+        code = capture_code()
+        code_ref = _put_json(store, code) if code else None
+        env_ref = _put_json(store, capture_environment())
+    else:
+        code_ref, env_ref = _captured_by(store, parent_id)
     run_id = str(ULID())
     now = time.time()
     with store.writer() as conn:
@@ -75,7 +83,7 @@ def start_run(
     writer = writer_for(store)
     run = Run(store, run_id, name, experiment, parent_id, writer)
     writer.add_live_run(run_id)
-    active.push(run)
+    (active.push if activate else active.track)(run)
     if params:
         run.log_params(params)
     reproduces = os.environ.get(REPRODUCES_ENV)
@@ -93,6 +101,17 @@ def _put_json(store: Store, value: dict) -> str:
     digest = store.blobs.put(data)
     store.record_blob(digest, len(data), "json", {})
     return digest
+
+
+def _captured_by(store: Store, run_id: str) -> tuple[str | None, str | None]:
+    table = schema.runs
+    with store.reader() as conn:
+        row = conn.execute(
+            sa.select(table.c.code_ref, table.c.env_ref).where(table.c.id == run_id)
+        ).first()
+    if row is None:
+        raise NotFoundError(f"parent run {run_id} does not exist")
+    return row.code_ref, row.env_ref
 
 
 def _exists(conn: sa.Connection, run_id: str) -> bool:
