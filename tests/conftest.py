@@ -14,6 +14,7 @@ import pytest
 
 from cairn.store import get_store, reset_store
 
+ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("CAIRN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -45,6 +46,19 @@ def pg_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """A real local Ray for the whole session, 2 CPUs."""
+    import ray
+
+    # Ray workers import the test helpers by module name, as the local workers do.
+    ray.init(
+        num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}}
+    )
+    yield
+    ray.shutdown()
 
 
 def _free_port() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -11,20 +10,7 @@ import cairn.compute
 from cairn.compute import Executor
 from tests.compute.helpers import Gate, Mailbox
 
-ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ["local", "thread", pytest.param("ray", marks=pytest.mark.ray)]
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    import ray
-
-    # Ray workers import the test helpers by module name, as the local workers do.
-    ray.init(
-        num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}}
-    )
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(params=BACKENDS)

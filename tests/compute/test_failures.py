@@ -17,8 +17,8 @@ import pytest
 import cairn.compute
 from cairn.compute.local import WORKER_SCRIPT
 from cairn.errors import CairnError
-from tests.compute.conftest import ROOT
 from tests.compute.helpers import announce_and_wait, square
+from tests.conftest import ROOT
 
 PROCESS_BACKENDS = ["local", pytest.param("ray", marks=pytest.mark.ray)]
 

@@ -88,7 +88,7 @@ def _attempt(objective: Callable, spec: TrialSpec) -> Outcome:
     finally:
         trial.close()
     try:
-        value, extra = _final(returned, spec.metric, reported=trial.steps > 0)
+        value, extra = _final(returned, spec.metric, trial.last_value)
     except InvalidValueError as exc:
         return FAILED, None, str(exc)
     if extra:
@@ -96,8 +96,9 @@ def _attempt(objective: Callable, spec: TrialSpec) -> Outcome:
     return COMPLETED, value, None
 
 
-def _final(returned: object, metric: str, reported: bool) -> tuple[float, dict]:
-    """The trial's value, and the metrics to log for it that report() has not logged."""
+def _final(returned: object, metric: str, last_reported: float | None) -> tuple[float, dict]:
+    """The trial's value, and the metrics to log for it: the run's latest value of the
+    metric is the trial's value, without repeating the last report."""
     if isinstance(returned, Mapping):
         if metric not in returned:
             raise InvalidValueError(
@@ -105,7 +106,7 @@ def _final(returned: object, metric: str, reported: bool) -> tuple[float, dict]:
                 f"{', '.join(map(str, returned)) or 'none'}); include the metric being tuned"
             )
         value = _number(returned[metric], f"the objective's {metric!r}")
-        extra = {k: v for k, v in returned.items() if k != metric or not reported}
+        extra = {k: v for k, v in returned.items() if k != metric}
     elif returned is None:
         raise InvalidValueError(
             f"the objective returned nothing; return the value of {metric!r} "
@@ -113,9 +114,11 @@ def _final(returned: object, metric: str, reported: bool) -> tuple[float, dict]:
         )
     else:
         value = _number(returned, "the objective's return value")
-        extra = {} if reported else {metric: value}
+        extra = {}
     if math.isnan(value):
         raise InvalidValueError(f"the objective returned NaN for {metric!r}")
+    if value != last_reported:
+        extra[metric] = value
     return value, extra
 
 
