@@ -92,6 +92,11 @@ def capture_environment() -> dict:
 
 def process_identity() -> dict:
     """Who and where: stored on the run row itself, queried often."""
+    return dict(_identity_of(os.getpid()))
+
+
+@functools.cache
+def _identity_of(pid: int) -> dict:  # by pid: a forked child is another process
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -99,7 +104,7 @@ def process_identity() -> dict:
     return {
         "user": user,
         "host": socket.gethostname(),
-        "pid": os.getpid(),
+        "pid": pid,
         "pid_started": psutil.Process().create_time(),
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 import sqlalchemy as sa
@@ -19,6 +19,23 @@ from cairn.tracking.writer import MetricWriter
 
 RUNNING, FINISHED, FAILED, KILLED, CRASHED = "running", "finished", "failed", "killed", "crashed"
 PRUNED = "pruned"  # a tuning trial stopped early by its scheduler
+
+
+def param_rows(run_id: str, params: Mapping[str, object]) -> list[dict]:
+    """Rows of the params table, each name and value checked."""
+    rows = []
+    for key, value in params.items():
+        check_name(key, "param name")
+        text, number = param_json(key, value)
+        rows.append({"run_id": run_id, "key": key, "value": text, "num": number})
+    return rows
+
+
+def tag_rows(run_id: str, tags: Mapping[str, object]) -> list[dict]:
+    return [
+        {"run_id": run_id, "key": check_name(key, "tag name"), "value": str(value)}
+        for key, value in tags.items()
+    ]
 
 
 class Run:
@@ -66,20 +83,11 @@ class Run:
 
     def log_params(self, params: Mapping[str, object]) -> None:
         self._check_open()
-        rows = []
-        for key, value in params.items():
-            check_name(key, "param name")
-            text, number = param_json(key, value)
-            rows.append({"run_id": self.id, "key": key, "value": text, "num": number})
-        self._upsert(schema.params, rows, ("value", "num"))
+        self._upsert(schema.params, param_rows(self.id, params), ("value", "num"))
 
     def set_tags(self, tags: Mapping[str, object]) -> None:
         self._check_open()
-        rows = [
-            {"run_id": self.id, "key": check_name(key, "tag name"), "value": str(value)}
-            for key, value in tags.items()
-        ]
-        self._upsert(schema.tags, rows, ("value",))
+        self._upsert(schema.tags, tag_rows(self.id, tags), ("value",))
 
     def save(self, name: str, value: object, *, kind: str = "artifact") -> ArtifactRef:
         """Store `value` as a new version of artifact `name`, produced by this run."""
@@ -90,8 +98,15 @@ class Run:
         """Make every metric logged so far durable."""
         self._writer.flush()
 
-    def end(self, status: str = FINISHED, error: str | None = None) -> None:
-        """Flush, set the final status, and stop being the active run. Idempotent."""
+    def end(
+        self,
+        status: str = FINISHED,
+        error: str | None = None,
+        *,
+        also: Callable[[sa.Connection], None] | None = None,
+    ) -> None:
+        """Flush, set the final status, and stop being the active run. Idempotent.
+        `also` writes more in the same transaction (a tuning trial's outcome)."""
         if self.status != RUNNING:
             return
         if self._output_capture is not None:
@@ -105,6 +120,8 @@ class Run:
                 .where(schema.runs.c.id == self.id)
                 .values(status=status, ended=time.time(), error=error)
             )
+            if also is not None:
+                also(conn)
         active.forget(self)
 
     def __enter__(self) -> Run:

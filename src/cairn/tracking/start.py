@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 from ulid import ULID
@@ -19,7 +19,7 @@ from cairn.tracking.capture import (
     to_json_bytes,
 )
 from cairn.tracking.output import OutputCapture
-from cairn.tracking.run import RUNNING, Run
+from cairn.tracking.run import RUNNING, Run, param_rows, tag_rows
 from cairn.tracking.validation import check_name
 from cairn.tracking.writer import writer_for
 
@@ -38,6 +38,7 @@ def start_run(
     store: Store | None = None,
     capture: bool = True,
     activate: bool = True,
+    also: Callable[[sa.Connection, str], None] | None = None,
 ) -> Run:
     """Open a run. Use it as a context manager, or call `run.end()` yourself.
 
@@ -45,52 +46,64 @@ def start_run(
     says otherwise; a child inherits its parent's experiment. `capture=False` records the
     parent's code and environment instead of capturing them again (cheap children of one
     process, such as tuning trials); `activate=False` leaves this thread's active run as it
-    is (for a run whose work happens elsewhere, e.g. on a worker).
+    is (for a run whose work happens elsewhere, e.g. on a worker); `also(conn, run_id)`
+    writes more in the run's own transaction (a tuning trial's row).
     """
     check_name(name, "run name")
     parent_run = active.current() if parent is None else parent
     parent_id = parent_run.id if isinstance(parent_run, Run) else parent_run
     store = store or (parent_run.store if isinstance(parent_run, Run) else get_store())
+    inherits_experiment = experiment is None and parent_id is not None
     if experiment is None:
         experiment = parent_run.experiment if isinstance(parent_run, Run) else DEFAULT_EXPERIMENT
     check_name(experiment, "experiment name")
 
+    run_id = str(ULID())
+    reproduces = os.environ.get(REPRODUCES_ENV)
+    if reproduces and parent_id is None:  # set by `cairn runs reproduce` for the re-run
+        tags = {**(tags or {}), "cairn.reproduces": reproduces}
+    params_rows = param_rows(run_id, params or {})  # checked before anything is written
+    tags_rows = tag_rows(run_id, tags or {})
     if capture or parent_id is None:
         code = capture_code()
-        code_ref = _put_json(store, code) if code else None
-        env_ref = _put_json(store, capture_environment())
-    else:
-        code_ref, env_ref = _captured_by(store, parent_id)
-    run_id = str(ULID())
+        refs = (_put_json(store, code) if code else None, _put_json(store, capture_environment()))
     now = time.time()
+    # The run, its params and tags in one transaction: a run is never seen half-made.
     with store.writer() as conn:
-        if parent_id is not None and not _exists(conn, parent_id):
-            raise NotFoundError(f"parent run {parent_id} does not exist")
+        if parent_id is not None:
+            parent_row = _parent_row(conn, parent_id)
+            if not capture:
+                refs = (parent_row.code_ref, parent_row.env_ref)
+        if inherits_experiment:
+            experiment_id = parent_row.experiment_id
+            if not isinstance(parent_run, Run):  # only its id was given
+                experiment = _experiment_name(conn, experiment_id)
+        else:
+            experiment_id = _experiment_id(conn, experiment)
         conn.execute(
             schema.runs.insert().values(
                 id=run_id,
-                experiment_id=_experiment_id(conn, experiment),
+                experiment_id=experiment_id,
                 parent_id=parent_id,
                 name=name,
                 status=RUNNING,
                 started=now,
                 heartbeat=now,
-                code_ref=code_ref,
-                env_ref=env_ref,
+                code_ref=refs[0],
+                env_ref=refs[1],
                 **process_identity(),
             )
         )
+        if params_rows:
+            conn.execute(schema.params.insert(), params_rows)
+        if tags_rows:
+            conn.execute(schema.tags.insert(), tags_rows)
+        if also is not None:
+            also(conn, run_id)
     writer = writer_for(store)
     run = Run(store, run_id, name, experiment, parent_id, writer)
     writer.add_live_run(run_id)
     (active.push if activate else active.track)(run)
-    if params:
-        run.log_params(params)
-    reproduces = os.environ.get(REPRODUCES_ENV)
-    if reproduces and parent_id is None:  # set by `cairn runs reproduce` for the re-run
-        tags = {**(tags or {}), "cairn.reproduces": reproduces}
-    if tags:
-        run.set_tags(tags)
     if capture_output:
         run._output_capture = OutputCapture.start()
     return run
@@ -103,22 +116,22 @@ def _put_json(store: Store, value: dict) -> str:
     return digest
 
 
-def _captured_by(store: Store, run_id: str) -> tuple[str | None, str | None]:
+def _parent_row(conn: sa.Connection, run_id: str) -> sa.Row:
+    """What a child takes from its parent: its experiment, code and environment."""
     table = schema.runs
-    with store.reader() as conn:
-        row = conn.execute(
-            sa.select(table.c.code_ref, table.c.env_ref).where(table.c.id == run_id)
-        ).first()
+    row = conn.execute(
+        sa.select(table.c.experiment_id, table.c.code_ref, table.c.env_ref).where(
+            table.c.id == run_id
+        )
+    ).first()
     if row is None:
         raise NotFoundError(f"parent run {run_id} does not exist")
-    return row.code_ref, row.env_ref
+    return row
 
 
-def _exists(conn: sa.Connection, run_id: str) -> bool:
-    return (
-        conn.execute(sa.select(schema.runs.c.id).where(schema.runs.c.id == run_id)).first()
-        is not None
-    )
+def _experiment_name(conn: sa.Connection, experiment_id: int) -> str:
+    table = schema.experiments
+    return conn.execute(sa.select(table.c.name).where(table.c.id == experiment_id)).scalar_one()
 
 
 def _experiment_id(conn: sa.Connection, name: str) -> int:

@@ -1,9 +1,9 @@
 """Studies and trials in the store: what a resumed search starts from, what `cairn tune` shows.
 
-A trial row is written when the trial starts (state `running`) and updated once when it
-ends, in the same transaction as nothing else, so a killed tuner leaves rows that say
-`running`; the next `cairn.tune` under that name marks them `crashed` and runs new trials
-in their place.
+A trial row is written with its run, in the run's transaction, when the trial starts
+(state `running`), and updated in the transaction that ends the run, so a killed tuner
+leaves rows that say `running`; the next `cairn.tune` under that name marks them
+`crashed` and runs new trials in their place.
 """
 
 from __future__ import annotations
@@ -114,31 +114,27 @@ def open_study(store: Store, proposed: Study, resume: bool) -> tuple[Study, bool
     return Study(**{**values, "id": study_id}), False
 
 
-def start_trial(store: Store, study: Study, record: TrialRecord) -> None:
-    with store.writer() as conn:
-        conn.execute(
-            schema.trials.insert().values(
-                study_id=study.id,
-                number=record.number,
-                run_id=record.run_id,
-                state=RUNNING,
-                params=json.dumps(record.params),
-                distributions=json.dumps(record.distributions),
-                started=record.started,
-            )
+def insert_trial(conn: sa.Connection, study: Study, record: TrialRecord) -> None:
+    conn.execute(
+        schema.trials.insert().values(
+            study_id=study.id,
+            number=record.number,
+            run_id=record.run_id,
+            state=RUNNING,
+            params=json.dumps(record.params),
+            distributions=json.dumps(record.distributions),
+            started=record.started,
         )
+    )
 
 
-def end_trial(store: Store, study: Study, number: int, state: str, value: float | None) -> float:
-    ended = time.time()
+def update_trial(conn: sa.Connection, study: Study, record: TrialRecord) -> None:
     table = schema.trials
-    with store.writer() as conn:
-        conn.execute(
-            table.update()
-            .where((table.c.study_id == study.id) & (table.c.number == number))
-            .values(state=state, value=value, ended=ended)
-        )
-    return ended
+    conn.execute(
+        table.update()
+        .where((table.c.study_id == study.id) & (table.c.number == record.number))
+        .values(state=record.state, value=record.value, ended=record.ended)
+    )
 
 
 def mark_crashed(store: Store, study: Study) -> int:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from cairn.compute import Executor
 from cairn.compute import executor as make_executor
 from cairn.compute.tracking import context_of
@@ -205,26 +207,30 @@ class _Loop:
             asked = self.book.ask()
             params = self.search.draw(asked)
             self.asked[number] = asked
-        run = start_run(
-            f"trial-{number}",
-            parent=study_run,
-            params=params,
-            tags={"cairn.trial": number},
-            capture=False,
-            activate=False,
-            store=self.store,
-        )
         record = studies.TrialRecord(
             number=number,
             state=studies.RUNNING,
             value=None,
             params=params,
             distributions={k: distribution_to_json(d) for k, d in asked.distributions.items()},
-            run_id=run.id,
+            run_id="",
             started=time.time(),
             ended=None,
         )
-        studies.start_trial(self.store, self.study, record)
+
+        def insert_trial(conn: sa.Connection, run_id: str) -> None:
+            record.run_id = run_id
+            studies.insert_trial(conn, self.study, record)
+
+        run = start_run(
+            f"trial-{number}",
+            parent=study_run,
+            params=params,
+            capture=False,
+            activate=False,
+            store=self.store,
+            also=insert_trial,
+        )
         spec = TrialSpec(
             number, params, self.study.metric, context_of(run), server and server.address
         )
@@ -246,9 +252,8 @@ class _Loop:
             else:
                 failed = state == FAILED
                 self.book.tell(job.asked, state=TrialState.FAIL if failed else TrialState.PRUNED)
-        job.run.end(RUN_STATUS[state], error)
-        record.state, record.value = state, value
-        record.ended = studies.end_trial(self.store, self.study, record.number, state, value)
+        record.state, record.value, record.ended = state, value, time.time()
+        job.run.end(RUN_STATUS[state], error, also=self._updater(record))
         self.finished += 1
         if state == COMPLETED:
             self.best = _best([value, self.best], self.study.mode)
@@ -261,8 +266,12 @@ class _Loop:
         """A trial cut off by Ctrl-C or an error in the loop: recorded as killed."""
         with self.lock:
             self.asked.pop(job.record.number, None)
-        job.run.end(KILLED, "the search was interrupted")
-        studies.end_trial(self.store, self.study, job.record.number, studies.KILLED, None)
+        record = job.record
+        record.state, record.ended = studies.KILLED, time.time()
+        job.run.end(KILLED, "the search was interrupted", also=self._updater(record))
+
+    def _updater(self, record: studies.TrialRecord) -> Callable[[sa.Connection], None]:
+        return lambda conn: studies.update_trial(conn, self.study, record)
 
 
 def _replay(book, history: list[studies.TrialRecord]) -> None:
