@@ -80,8 +80,9 @@ def outcome(log: Path, started: float, budget: float) -> tuple[float, float]:
         for line in log.read_text().splitlines():
             t, acc = map(float, line.split())
             points.append((t - started, acc))
-    hits = [t for t, acc in points if acc >= TARGET]
+    # Tools let running trials finish past the budget (Ray Tune stops them): count none of it.
     within = [acc for t, acc in points if t <= budget]
+    hits = [t for t, acc in points if acc >= TARGET and t <= budget]
     return (min(hits) if hits else math.inf), (max(within) if within else 0.0)
 
 

@@ -1,4 +1,5 @@
-"""`cairn demo`: train a few scikit-learn models on the digits data and track every run.
+"""`cairn demo`: train a few scikit-learn models on the digits data and track every run,
+then tune one of them with early stopping.
 
 The digits data ships with scikit-learn, so the demo needs no download. It grows with
 cairn: later parts (pipelines, tuning, the registry, serving) add their steps here.
@@ -15,6 +16,8 @@ from cairn.errors import CairnError
 
 EXPERIMENT = "digits"
 EPOCHS = 15
+STUDY = "digits-sgd"
+TRIALS = 24
 
 
 def _models():
@@ -91,3 +94,35 @@ def run_demo() -> list[str]:
                     ids.append(run.id)
                 progress.advance(task)
     return ids
+
+
+def tune_demo() -> cairn.TuneResult:
+    """Search SGD's penalty and step size on the digits with TPE + ASHA, every trial a run."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    X_train, X_test, y_train, y_test = train_test_split(
+        (digits.data / 16.0).astype(np.float32), digits.target, test_size=0.25,
+        random_state=0, stratify=digits.target,
+    )  # fmt: skip
+
+    def objective(trial) -> float:
+        from sklearn.linear_model import SGDClassifier
+
+        model = SGDClassifier(
+            alpha=trial.params["alpha"], eta0=trial.params["eta0"],
+            learning_rate="constant", random_state=0,
+        )  # fmt: skip
+        classes = np.unique(y_train)
+        for epoch in range(EPOCHS):
+            model.partial_fit(X_train, y_train, classes=classes)
+            trial.report(model.score(X_test, y_test), step=epoch)  # ASHA may stop it here
+        return model.score(X_test, y_test)
+
+    space = {"alpha": cairn.loguniform(1e-6, 1e-1), "eta0": cairn.loguniform(1e-4, 1.0)}
+    return cairn.tune(
+        objective, space, "val_acc", "max", n_trials=TRIALS, executor="local",
+        name=STUDY, experiment=f"{EXPERIMENT}-tune", resume=False, seed=0,
+    )  # fmt: skip

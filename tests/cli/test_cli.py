@@ -111,3 +111,7 @@ def test_demo_trains_and_tracks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         cli("runs", "ls", "--json", "--filter", "metrics.val_acc > 0.9", cwd=tmp_path).stdout
     )
     assert len(listed) >= 3 and all(r["status"] == "finished" for r in listed)
+    assert "trials of digits-sgd" in result.stdout
+    (study,) = json.loads(cli("tune", "ls", "--json", cwd=tmp_path).stdout)
+    assert study["name"] == "digits-sgd" and study["trials"] == 24
+    assert study["completed"] >= 1 and study["best_value"] > 0.9

@@ -239,3 +239,30 @@ def test_the_best_of_a_study_without_a_completed_trial_says_so(workspace: Path) 
     assert result.count("failed") == 2
     with pytest.raises(NotFoundError, match="no completed trial"):
         _ = result.best_params
+
+
+def test_an_objective_that_cannot_reach_the_workers_is_refused_up_front(workspace: Path) -> None:
+    lock = threading.Lock()
+
+    def objective(trial):
+        with lock:
+            return 0.0
+
+    with pytest.raises(cairn.CairnError, match="cannot be sent to worker processes"):
+        cairn.tune(objective, SPACE, "v", "max", n_trials=2, executor="local")
+    assert _studies_written() == 0
+    result = cairn.tune(objective, SPACE, "v", "max", n_trials=2, executor="thread")
+    assert result.count("completed") == 2
+
+
+def test_the_progress_bar_shows_done_running_pruned_failed_and_best(
+    workspace: Path, capsys: pytest.CaptureFixture
+) -> None:
+    result = cairn.tune(
+        quadratic, SPACE, "score", "max", n_trials=6, executor="thread",
+        scheduler=None, progress=True, name="shown",
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "tune shown" in out and "6/6" in out
+    assert "0 running" in out and "0 pruned" in out and "0 failed" in out
+    assert f"best {result.best_value:.4g}" in out

@@ -65,16 +65,21 @@ def gc(
 
 @app.command()
 def demo() -> None:
-    """Train a few models on the digits data, track them, and show the runs."""
-    from cairn.demo import EXPERIMENT, run_demo
+    """Train a few models on the digits data, track them, tune one, and show the runs."""
+    from cairn.demo import EXPERIMENT, STUDY, run_demo, tune_demo
     from cairn.store import get_store
 
     run_demo()
     runs.list_runs(
         experiment=EXPERIMENT, filter=None, sort=["attributes.started asc"], limit=50, as_json=False
     )
+    result = tune_demo()
+    tune.show_command(STUDY, version=result.study.version, limit=8, as_json=False)
     console.print(f"workspace: [bold]{get_store().description}[/]")
-    console.print("next: `cairn runs ls --sort 'metrics.val_acc desc'`, `cairn runs show ID`")
+    console.print(
+        "next: `cairn runs ls --sort 'metrics.val_acc desc'`, `cairn runs show ID`, "
+        f"`cairn tune ls`, `cairn lineage {result.best_trial.run_id[-8:]}`"
+    )
 
 
 def main() -> None:

@@ -92,6 +92,9 @@ def tune(
     name = check_name(name or _default_name(objective), "study name")
     sampler_obj, sampler_name = make_sampler(sampler, seed)
     pruner, scheduler_name = make_pruner(scheduler)
+    url = executor.url if isinstance(executor, Executor) else executor or "local"
+    if not url.startswith("thread"):
+        _check_sendable(objective)
 
     parent = active.current()
     store = parent.store if parent is not None else get_store()
@@ -300,6 +303,20 @@ def _replay(book, history: list[studies.TrialRecord]) -> None:
                 },
             )
         )
+
+
+def _check_sendable(objective: Callable) -> None:
+    """Trials in other processes need the objective pickled: say so before anything runs."""
+    import cloudpickle
+
+    try:
+        cloudpickle.dumps(objective)
+    except Exception as exc:
+        raise InvalidValueError(
+            f"the objective cannot be sent to worker processes ({exc}); define it at module "
+            "level, keep unpicklable things (open files, locks, clients) out of its closure, "
+            "or use executor='thread'"
+        ) from None
 
 
 def _total_trials(n_trials: int | None, time_budget: float | None, grid_points: int) -> float:
