@@ -108,7 +108,9 @@ def test_demo_trains_and_tracks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "7 run(s) in digits" in result.stdout and "val_acc" in result.stdout
     assert str(tmp_path / ".cairn") in result.stdout.replace("\n", "")
     listed = json.loads(
-        cli("runs", "ls", "--json", "--filter", "metrics.val_acc > 0.9", cwd=tmp_path).stdout
+        cli(
+            "runs", "ls", "-e", "digits", "--json", "-f", "metrics.val_acc > 0.9", cwd=tmp_path
+        ).stdout
     )
     assert len(listed) >= 3 and all(r["status"] == "finished" for r in listed)
     assert "trials of digits-sgd" in result.stdout

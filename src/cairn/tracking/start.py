@@ -81,18 +81,19 @@ def start_run(
         else:
             experiment_id = _experiment_id(conn, experiment)
         conn.execute(
-            schema.runs.insert().values(
-                id=run_id,
-                experiment_id=experiment_id,
-                parent_id=parent_id,
-                name=name,
-                status=RUNNING,
-                started=now,
-                heartbeat=now,
-                code_ref=refs[0],
-                env_ref=refs[1],
+            schema.runs.insert(),
+            {
+                "id": run_id,
+                "experiment_id": experiment_id,
+                "parent_id": parent_id,
+                "name": name,
+                "status": RUNNING,
+                "started": now,
+                "heartbeat": now,
+                "code_ref": refs[0],
+                "env_ref": refs[1],
                 **process_identity(),
-            )
+            },
         )
         if params_rows:
             conn.execute(schema.params.insert(), params_rows)
@@ -116,14 +117,14 @@ def _put_json(store: Store, value: dict) -> str:
     return digest
 
 
+_PARENT = sa.select(
+    schema.runs.c.experiment_id, schema.runs.c.code_ref, schema.runs.c.env_ref
+).where(schema.runs.c.id == sa.bindparam("run_id"))
+
+
 def _parent_row(conn: sa.Connection, run_id: str) -> sa.Row:
     """What a child takes from its parent: its experiment, code and environment."""
-    table = schema.runs
-    row = conn.execute(
-        sa.select(table.c.experiment_id, table.c.code_ref, table.c.env_ref).where(
-            table.c.id == run_id
-        )
-    ).first()
+    row = conn.execute(_PARENT, {"run_id": run_id}).first()
     if row is None:
         raise NotFoundError(f"parent run {run_id} does not exist")
     return row

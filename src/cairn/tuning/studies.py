@@ -116,25 +116,35 @@ def open_study(store: Store, proposed: Study, resume: bool) -> tuple[Study, bool
 
 def insert_trial(conn: sa.Connection, study: Study, record: TrialRecord) -> None:
     conn.execute(
-        schema.trials.insert().values(
-            study_id=study.id,
-            number=record.number,
-            run_id=record.run_id,
-            state=RUNNING,
-            params=json.dumps(record.params),
-            distributions=json.dumps(record.distributions),
-            started=record.started,
-        )
+        schema.trials.insert(),
+        {
+            "study_id": study.id,
+            "number": record.number,
+            "run_id": record.run_id,
+            "state": RUNNING,
+            "params": json.dumps(record.params),
+            "distributions": json.dumps(record.distributions),
+            "started": record.started,
+        },
     )
+
+
+_UPDATE = (
+    schema.trials.update()
+    .where(
+        (schema.trials.c.study_id == sa.bindparam("study"))
+        & (schema.trials.c.number == sa.bindparam("n"))
+    )
+    .values(state=sa.bindparam("to"), value=sa.bindparam("v"), ended=sa.bindparam("at"))
+)
 
 
 def update_trial(conn: sa.Connection, study: Study, record: TrialRecord) -> None:
-    table = schema.trials
     conn.execute(
-        table.update()
-        .where((table.c.study_id == study.id) & (table.c.number == record.number))
-        .values(state=record.state, value=record.value, ended=record.ended)
-    )
+        _UPDATE,
+        {"study": study.id, "n": record.number, "to": record.state, "v": record.value,
+         "at": record.ended},
+    )  # fmt: skip
 
 
 def mark_crashed(store: Store, study: Study) -> int:
