@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cairn.errors import NotFoundError
+from cairn.errors import CairnError, NotFoundError
 from cairn.store import Store
 from cairn.tracking import RunRecord, get_run
 from cairn.tuning.studies import Study, TrialRecord, find_study, load_trials
@@ -48,7 +48,13 @@ class TuneResult:
     @property
     def trials(self):  # -> pandas.DataFrame
         """One row per trial: number, state, value, run_id, seconds, steps, params.*"""
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ImportError:
+            raise CairnError(
+                "result.trials is a pandas DataFrame: pip install 'cairn[ml]' "
+                "(result.records holds the same trials as a list)"
+            ) from None
 
         rows = [
             {
