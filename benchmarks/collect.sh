@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
   echo "people would use instead side by side in one run on one machine (2 cores, no GPU)."
   echo "Install the anchors with \`pip install -r benchmarks/requirements.txt\`, run e.g."
   echo "\`python benchmarks/bench_metrics.py\`, then \`bash benchmarks/collect.sh\`."
-  echo "Targets that are not met say so; see the closing notes of the issues for why."
-  for name in metrics arrays frames lineage steps compute; do
+  echo "Targets that are not met say so; see the closing notes of the issues for why. Tables"
+  echo "carry the machine they were measured on: sessions get different machines (AMD EPYC,"
+  echo "Intel Xeon), and a run on one is not comparable with a run on the other."
+  for name in metrics arrays frames lineage steps compute tune tune_overhead; do
     echo
     sed 's/^# /### /' "benchmarks/results/$name.md"
   done
