@@ -77,14 +77,12 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(workspace: Path) -> N
         by_state.setdefault(record.state, []).append(record)
     assert len(result.records) == 24
     assert by_state["completed"] and by_state["failed"]
-    errors = {r.params["x"] < 0.25: cairn.get_run(r.run_id).error for r in by_state["failed"]}
     for record in by_state["failed"]:
         run = cairn.get_run(record.run_id)
         assert run.status == "failed"
         x = record.params["x"]
         expected = "diverged" if x < 0.25 else "returned nothing" if x < 0.5 else "NaN"
         assert expected in run.error
-    assert errors  # tracebacks kept
     assert all(r.params["x"] >= 0.75 for r in by_state["completed"])
     assert result.best_value == max(r.value for r in by_state["completed"])
 
@@ -118,7 +116,10 @@ def test_workers_never_wait_for_each_other(workspace: Path) -> None:
     first = result.records[0]
     later = [r for r in result.records[1:4]]
     assert first.state == "completed"
-    assert all(r.ended < first.ended for r in later)
+    # Trials 1 and 2 were settled before trial 3 could start; trial 3's release and its own
+    # settling race with trial 0's end, so it is only known to have started before.
+    assert all(r.ended < first.ended for r in later[:2])
+    assert all(r.started < first.ended for r in later)
 
 
 def test_a_grid_tries_every_combination(workspace: Path) -> None:

@@ -189,18 +189,22 @@ class _Loop:
                 ):
                     future, job = self._launch(study_run, server)
                     inflight[future] = job
-                    bar.update(self.finished, len(inflight), *self.counts.values(), self.best)
+                    self._show(bar, len(inflight))
                 if not inflight:
                     return
                 done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
                 for future in done:
                     self._settle(inflight.pop(future), future)
-                bar.update(self.finished, len(inflight), *self.counts.values(), self.best)
+                self._show(bar, len(inflight))
         except BaseException:
             for future, job in inflight.items():
                 future.cancel()
                 self._abandon(job)
             raise
+
+    def _show(self, bar: TuneProgress, running: int) -> None:
+        pruned, failed = self.counts[TRIAL_PRUNED], self.counts[FAILED]
+        bar.update(self.finished, running, pruned, failed, self.best)
 
     def _launch(self, study_run: Run, server: DecisionServer | None) -> tuple[Future, _InFlight]:
         from optuna.distributions import distribution_to_json
