@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 from pathlib import Path
 
 import cairn
@@ -69,6 +70,26 @@ def add(x: int, y: int) -> int:
 
 def explode(message: str) -> None:
     raise ValueError(message)
+
+
+class Unpicklable(Exception):
+    """An exception holding a lock: it cannot travel back from a worker."""
+
+    def __init__(self) -> None:
+        super().__init__("holds a lock")
+        self.lock = threading.Lock()
+
+
+def make_error(message: str) -> ValueError:
+    return ValueError(message)
+
+
+def count_up(n: int):  # a generator function: Ray would make it a streaming task
+    yield from range(n)
+
+
+def raise_unpicklable() -> None:
+    raise Unpicklable()
 
 
 def announce_and_wait(mailbox: int, gate: int, label: str = "") -> int:

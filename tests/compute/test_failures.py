@@ -17,7 +17,7 @@ import pytest
 import cairn.compute
 from cairn.compute.local import WORKER_SCRIPT
 from cairn.errors import CairnError
-from tests.compute.helpers import announce_and_wait, square
+from tests.compute.helpers import announce_and_wait, count_up, square
 from tests.conftest import ROOT
 
 PROCESS_BACKENDS = ["local", pytest.param("ray", marks=pytest.mark.ray)]
@@ -57,6 +57,13 @@ def test_an_unpicklable_argument_is_named(process_url):
     with cairn.compute.executor(process_url, workers=1) as ex:
         future = ex.submit(square, threading.Lock())
         with pytest.raises(TypeError, match=r"argument 0 \(a lock\) cannot be pickled"):
+            future.result(timeout=60)
+
+
+def test_a_result_that_cannot_be_pickled_says_so(process_url):
+    with cairn.compute.executor(process_url, workers=1) as ex:
+        future = ex.submit(count_up, 3)  # returns a generator: Ray must not stream it
+        with pytest.raises(Exception, match="pickle"):
             future.result(timeout=60)
 
 

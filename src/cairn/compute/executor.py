@@ -21,6 +21,7 @@ from cairn.compute._worker import ACTOR_CALL, CALL, CHUNK, NEW_ACTOR
 from cairn.compute.errors import remote_exception
 from cairn.compute.policy import with_policy
 from cairn.compute.task import Task, parse_resources, task_name
+from cairn.compute.tracking import capture
 
 CHUNKS_PER_WORKER = 4  # enough chunks to even out uneven items, few enough to stay cheap
 MAX_CHUNK = 10_000
@@ -33,6 +34,7 @@ class Executor(ABC):
 
     url: str
     workers: int  # how many tasks run at once; map sizes its chunks from it
+    _future_type: type[Future] = Future
 
     def __init__(self) -> None:
         self._closed = False
@@ -56,7 +58,7 @@ class Executor(ABC):
         name, context = task_name(fn), self._context()
 
         def start() -> Future:
-            return self._start(Task(CALL, (fn, args, kwargs), name, context, cpus, gpus))
+            return self._start(self._task(CALL, (fn, args, kwargs), name, context, cpus, gpus))
 
         return with_policy(start, name, retries, timeout, self._abort)
 
@@ -94,7 +96,7 @@ class Executor(ABC):
             chunksize = max(1, min(MAX_CHUNK, chunksize))
         name, context = task_name(fn), self._context()
         return [
-            self._start(Task(CHUNK, (fn, items[i : i + chunksize]), name, context))
+            self._start(self._task(CHUNK, (fn, items[i : i + chunksize]), name, context))
             for i in range(0, len(items), chunksize)
         ]
 
@@ -111,7 +113,7 @@ class Executor(ABC):
         cpus, gpus = parse_resources(resources)
         name = task_name(cls)
         start = self._new_actor(
-            Task(NEW_ACTOR, (cls, args, kwargs), name, self._context(), cpus, gpus)
+            self._task(NEW_ACTOR, (cls, args, kwargs), name, self._context(), cpus, gpus)
         )
         return ActorHandle(self, start, name)
 
@@ -144,10 +146,19 @@ class Executor(ABC):
         if self._closed:
             raise RuntimeError("cannot schedule new futures after shutdown")
 
+    def _task(
+        self,
+        kind: int,
+        payload: tuple,
+        name: str,
+        context: object,
+        cpus: float = 1.0,
+        gpus: float = 0.0,
+    ) -> Task:
+        return Task(kind, payload, name, context, cpus, gpus, self._future_type())
+
     def _context(self) -> object:
         """What a task needs to log into the caller's active run (None: no run is active)."""
-        from cairn.compute.tracking import capture
-
         return capture()
 
     @abstractmethod
@@ -182,14 +193,11 @@ class ActorHandle:
 
         def call(*args: object, **kwargs: object) -> Future:
             self._executor._check_open()
-            task = Task(
-                ACTOR_CALL,
-                (method, args, kwargs),
-                f"{self._name}.{method}",
-                self._executor._context(),
-                cpus=0,
+            executor = self._executor
+            name = f"{self._name}.{method}"
+            return self._call(
+                executor._task(ACTOR_CALL, (method, args, kwargs), name, executor._context(), 0)
             )
-            return self._call(task)
 
         return call
 

@@ -13,13 +13,27 @@ class _Attempts(Future):
     def __init__(self) -> None:
         super().__init__()
         self.attempt: Future | None = None
+        self.expired = False  # timed out: the attempt being stopped no longer counts
         self.settle_lock = threading.RLock()  # a failed start settles at once
 
     def cancel(self) -> bool:
         attempt = self.attempt
         if attempt is not None and not attempt.cancel():
             return False
-        return super().cancel()
+        return cancel_now(self) is not None
+
+
+def cancel_now(future: Future) -> bool | None:
+    """`Future.cancel` for a future no worker will take from a queue, so nobody else would
+    notify its waiters: they are notified here. True if this call cancelled it, False if it
+    was cancelled already, None if it cannot be (running or done)."""
+    with future._condition:
+        if not Future.cancel(future):
+            return None
+        first = future._state == "CANCELLED"  # not notified yet: cancelled just now
+        if first:
+            future.set_running_or_notify_cancel()
+    return first
 
 
 def with_policy(
@@ -47,7 +61,7 @@ def with_policy(
 
     def settle(attempt: Future, left: int) -> None:
         with outer.settle_lock:
-            if outer.done():
+            if outer.done() or outer.expired:
                 return
             if attempt.cancelled():
                 Future.cancel(outer)
@@ -65,9 +79,16 @@ def with_policy(
         with outer.settle_lock:
             if outer.done():
                 return
-            outer.set_exception(TimeoutError(f"task {name!r} did not finish within {timeout} s"))
+            outer.expired = True
+        # Stopped before the caller hears of the timeout: a caller that goes on at once
+        # (frees what the task waits for, submits the next) must not race the stop.
         if outer.attempt is not None:
             abort(outer.attempt)
+        with outer.settle_lock:
+            if not outer.done():  # the caller may have cancelled it meanwhile
+                outer.set_exception(
+                    TimeoutError(f"task {name!r} did not finish within {timeout} s")
+                )
 
     if timeout is not None:
         timer = threading.Timer(timeout, expire)

@@ -1,16 +1,20 @@
 """The `ray` backend: tasks and actors on a Ray cluster.
 
 `ray` joins the Ray already initialized in this process or starts a local one;
-`ray://host:port` connects to a cluster. Tasks run through one remote function that runs
-the same `run_task` as the other backends and returns its outcome, so exceptions come back
-with their remote traceback as everywhere else; Ray's own failures (a worker or node that
-died, memory pressure) become WorkerLost. Ray's retries are off: `retries=` does it.
+`ray://host:port` connects to a cluster. A module-level function called outside any run
+becomes a Ray remote function of its own, exported once, as `ray.remote(fn)` would make
+it: a task carries only its arguments and returns the bare value, so cairn adds nothing
+on the worker's side. Everything else (lambdas and closures, map chunks, actors, tasks
+logging into the caller's run) runs through `run_task`, as on the other backends.
+Exceptions come back with their remote traceback either way; Ray's own failures (a worker
+or node that died, memory pressure) become WorkerLost. Ray's retries are off: `retries=`
+does it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
+import inspect
 import types
 from collections.abc import Callable
 from concurrent import futures
@@ -20,31 +24,39 @@ import ray
 import ray.exceptions
 
 from cairn.compute._worker import CALL, run_task
-from cairn.compute.errors import WorkerLost, remote_exception
 from cairn.compute.executor import Executor
+from cairn.compute.ray_future import RayFuture, cancel_ref
 from cairn.compute.task import Task, unpicklable
+
+_NOT_PLAIN = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
 def _execute(kind: int, payload: tuple, context: object) -> tuple:
     return run_task(kind, payload, context, {})
 
 
-def _bind(fn: Callable) -> Callable:
-    """A Ray remote function for `fn`: Ray exports it once, so each task carries only its
-    arguments, as with `ray.remote(fn)`, instead of `fn` pickled again."""
+def _inside_run(fn: Callable) -> Callable:
+    """`fn` run inside the caller's run, as a function of its own so that Ray exports it
+    once and each task carries only its arguments and the run's context."""
 
     def call(context: object, *args: object, **kwargs: object) -> tuple:
         return run_task(CALL, (fn, args, kwargs), context, {})
 
     call.__name__ = getattr(fn, "__name__", "call")
     call.__qualname__ = getattr(fn, "__qualname__", call.__name__)
-    return ray.remote(max_retries=0)(call)
+    return call
 
 
 def _defined_once(fn: object) -> bool:
-    """A function defined at module level: submitted many times, worth exporting once (a
-    lambda or closure made per call would be exported per call instead)."""
-    return isinstance(fn, types.FunctionType) and "<" not in fn.__qualname__
+    """A plain function defined at module level: submitted many times, worth exporting once
+    (a lambda or closure made per call would be exported per call instead). Ray would make
+    a generator or `async def` function a streaming or async task: those go through
+    `run_task`, which calls them as the other backends do."""
+    return (
+        isinstance(fn, types.FunctionType)
+        and "<" not in fn.__qualname__
+        and not fn.__code__.co_flags & _NOT_PLAIN
+    )
 
 
 class _Actor:
@@ -55,34 +67,15 @@ class _Actor:
         return run_task(kind, payload, context, self.state)
 
 
+SWEEP_AT_LEAST = 1024  # pending futures before the first sweep
+
 _remote_execute = ray.remote(max_retries=0)(_execute)
 _RemoteActor = ray.remote(max_restarts=0)(_Actor)
 
-_LOST = (
-    ray.exceptions.WorkerCrashedError,
-    ray.exceptions.RayActorError,
-    ray.exceptions.NodeDiedError,
-    ray.exceptions.ObjectLostError,
-)
-
-
-class _RayFuture(Future):
-    """Stays pending while Ray runs the task, so that `cancel()` reaches Ray as it would a
-    queued task of a pool (Ray interrupts the task if it has started)."""
-
-    def __init__(self, ref: ray.ObjectRef) -> None:
-        super().__init__()
-        self.ref = ref
-
-    def cancel(self) -> bool:
-        # Cancelled here first: Ray's answer (TaskCancelledError) may arrive before ours.
-        if not super().cancel():
-            return False
-        _cancel(self.ref, force=False)
-        return True
-
 
 class RayExecutor(Executor):
+    _future_type = RayFuture
+
     def __init__(self, url: str = "ray", workers: int | None = None) -> None:
         super().__init__()
         self.url = url
@@ -96,107 +89,105 @@ class RayExecutor(Executor):
                 log_to_driver=True,
             )
         self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
-        self._lock = threading.Lock()
-        self._refs: dict[Future, ray.ObjectRef] = {}
+        self._pending: set[RayFuture] = set()  # submitted, maybe still running
+        self._sweep_at = SWEEP_AT_LEAST
         self._actors: list = []
-        self._options: dict[tuple[int, float, float], Callable] = {}
-        self._bound: dict[int, tuple[Callable, Callable]] = {}  # id(fn) -> (fn, remote)
+        # (id(fn), in a run, cpus, gpus) -> (fn, remote function); holding fn keeps its id
+        # from being reused by another function.
+        self._remotes: dict[tuple, tuple[object, Callable]] = {}
 
     def _start(self, task: Task) -> Future:
+        direct = task.kind == CALL and _defined_once(task.payload[0])
         try:
-            if task.kind == CALL and _defined_once(task.payload[0]):
+            if direct:
                 fn, args, kwargs = task.payload
-                remote = self._remote_for(fn, task.cpus, task.gpus)
-                ref = remote.remote(task.context, *args, **kwargs)
+                remote = self._remote_for(fn, task)
+                if task.context is None:
+                    ref = remote.remote(*args, **kwargs)
+                else:
+                    ref = remote.remote(task.context, *args, **kwargs)
             else:
-                remote = self._remote_for(_execute, task.cpus, task.gpus)
+                remote = self._remote_for(_execute, task)
                 ref = remote.remote(task.kind, task.payload, task.context)
         except TypeError as exc:  # Ray pickles the arguments right here
             task.future.set_exception(unpicklable(task, exc))
             return task.future
-        return self._track(task, ref)
+        return self._track(task, ref, bare=direct and task.context is None)
 
-    def _remote_for(self, fn: Callable, cpus: float, gpus: float) -> Callable:
-        key = (id(fn), cpus, gpus)
-        found = self._options.get(key)
+    def _remote_for(self, fn: Callable, task: Task) -> Callable:
+        in_run = task.context is not None and fn is not _execute
+        key = (id(fn), in_run, task.cpus, task.gpus)
+        found = self._remotes.get(key)
         if found is None:
             if fn is _execute:
                 base = _remote_execute
             else:
-                # Holding fn keeps its id from being reused by another function.
-                base = self._bound.setdefault(id(fn), (fn, _bind(fn)))[1]
-            found = self._options[key] = base.options(num_cpus=cpus, num_gpus=gpus)
-        return found
+                base = ray.remote(max_retries=0)(_inside_run(fn) if in_run else fn)
+            if (task.cpus, task.gpus) != (1.0, 0.0):  # Ray's defaults: options() costs per call
+                base = base.options(num_cpus=task.cpus, num_gpus=task.gpus)
+            found = self._remotes[key] = (fn, base)
+        return found[1]
 
     def _abort(self, future: Future) -> None:
-        ref = self._refs.get(future)
-        if ref is not None:
-            _cancel(ref, force=True)
+        if future in self._pending:
+            cancel_ref(future.ref, force=True)
 
     def _new_actor(self, task: Task) -> Callable[[Task], Future]:
         actor = _RemoteActor.options(num_cpus=task.cpus, num_gpus=task.gpus).remote()
         self._actors.append(actor)
 
         def call(call_task: Task) -> Future:
-            return self._track(
-                call_task, actor.run.remote(call_task.kind, call_task.payload, call_task.context)
-            )
+            ref = actor.run.remote(call_task.kind, call_task.payload, call_task.context)
+            return self._track(call_task, ref, bare=False)
 
         call(task)
         return call
 
-    def _track(self, task: Task, ref: ray.ObjectRef) -> Future:
-        future = task.future = _RayFuture(ref)
-        with self._lock:
-            self._refs[future] = ref
-        on_completed = getattr(ref, "_on_completed", None)
-        if on_completed is not None:
-            # Ray's completion hook, the one under `ref.future()`: one callback per task
-            # instead of a second Future in between, 10 % of a no-op task's cost.
-            on_completed(lambda result: self._settle(task, result))
-        else:
-            ref.future().add_done_callback(lambda done: self._settle(task, _outcome_of(done)))
-        return future
+    def submit(self, fn: Callable, /, *args: object, **kwargs: object) -> Future:
+        # Here, not in `_start`: a retry starts from Ray's callback thread, which must not
+        # wait on Ray.
+        if len(self._pending) >= self._sweep_at:
+            self._sweep()
+        return super().submit(fn, *args, **kwargs)
 
-    def _settle(self, task: Task, result: object) -> None:
-        """`result` is the task's (ok, value), or the error Ray had instead of it."""
-        with self._lock:
-            self._refs.pop(task.future, None)
-        if isinstance(result, ray.exceptions.RayTaskError):
-            result = result.as_instanceof_cause()
-        if isinstance(result, _LOST):
-            ok, outcome = False, WorkerLost(f"task {task.name!r} was lost: {result}")
-        elif isinstance(result, ray.exceptions.TaskCancelledError | CancelledError):
-            ok, outcome = False, CancelledError(f"task {task.name!r} was cancelled")
-        elif isinstance(result, BaseException):  # e.g. an argument Ray could not pickle
-            ok, outcome = False, result
-        else:
-            ok, value = result
-            outcome = value if ok else remote_exception(*value)
-        try:
-            if ok:
-                task.future.set_result(outcome)
-            else:
-                task.future.set_exception(outcome)
-        except InvalidStateError:
-            pass  # timed out meanwhile
+    def _track(self, task: Task, ref: ray.ObjectRef, bare: bool) -> Future:
+        task.future.watch(ref, task.name, bare, self._pending)
+        return task.future
+
+    def _sweep(self) -> None:
+        """Settle the futures whose tasks have ended.
+
+        A future leaves `_pending` when it settles, but one nobody waits for never does: the
+        executor would keep it, and Ray its result, until shutdown, and after a shutdown
+        that stops Ray it could no longer be fetched. Sweeping when the set has doubled
+        keeps the cost per task constant."""
+        pending = list(self._pending)
+        ready, _ = ray.wait(
+            [future.ref for future in pending],
+            num_returns=len(pending),
+            timeout=0,
+            fetch_local=False,
+        )
+        ended = set(ready)
+        for future in pending:
+            if future.ref in ended:
+                future.result_if_ended()
+        self._sweep_at = max(SWEEP_AT_LEAST, 2 * len(self._pending))
 
     def _shutdown(self, wait: bool, cancel_futures: bool) -> None:
-        with self._lock:
-            refs = dict(self._refs)
+        pending = list(self._pending)
         if cancel_futures:
-            for ref in refs.values():
-                _cancel(ref, force=False)
+            for future in pending:
+                cancel_ref(future.ref, force=False)
         if wait:
-            futures.wait(refs)
+            futures.wait(pending)
         self._release()
 
     def _terminate(self) -> None:
-        with self._lock:
-            refs = dict(self._refs)
-        for ref in refs.values():
-            _cancel(ref, force=True)
-        for future in refs:
+        pending = list(self._pending)
+        for future in pending:
+            cancel_ref(future.ref, force=True)
+        for future in pending:
             with contextlib.suppress(InvalidStateError):
                 future.set_exception(CancelledError("the executor was terminated"))
         self._release()
@@ -207,20 +198,6 @@ class RayExecutor(Executor):
         self._actors.clear()
         if self._owns_ray:
             ray.shutdown()
-
-
-def _outcome_of(done: Future) -> object:
-    try:
-        return done.result()
-    except BaseException as exc:
-        return exc
-
-
-def _cancel(ref: ray.ObjectRef, force: bool) -> None:
-    try:
-        ray.cancel(ref, force=force)
-    except (ValueError, TypeError):  # an actor's call: Ray cannot force-cancel those
-        ray.cancel(ref)
 
 
 def create(url: str, workers: int | None) -> RayExecutor:

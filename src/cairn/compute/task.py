@@ -13,15 +13,15 @@ _ids = itertools.count(1)
 RESOURCE_NAMES = ("cpus", "gpus")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Task:
     kind: int  # one of _worker.CALL, CHUNK, NEW_ACTOR, ACTOR_CALL
     payload: tuple
     name: str
-    context: object = None  # what the worker needs to log into the caller's run
-    cpus: float = 1.0
-    gpus: float = 0.0
-    future: Future = field(default_factory=Future)
+    context: object  # what the worker needs to log into the caller's run
+    cpus: float
+    gpus: float
+    future: Future  # of the backend's own kind: the executor makes it
     id: int = field(default_factory=lambda: next(_ids))
     # Filled by the local pool: the pickled payload and the shared memory it owns.
     data: bytes = b""
@@ -30,7 +30,9 @@ class Task:
 
 def parse_resources(resources: Mapping[str, float] | None) -> tuple[float, float]:
     """(cpus, gpus) from `{"cpus": 1, "gpus": 0}`; a task needs one CPU unless told otherwise."""
-    resources = dict(resources or {})
+    if resources is None:
+        return 1.0, 0.0
+    resources = dict(resources)
     unknown = set(resources) - set(RESOURCE_NAMES)
     if unknown:
         raise ValueError(f"unknown resources {sorted(unknown)}; known: {', '.join(RESOURCE_NAMES)}")
