@@ -6,6 +6,7 @@ import platform
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 RESULTS = Path(__file__).parent / "results"
@@ -18,10 +19,10 @@ def report(
     for column in columns:
         table.add_column(column, justify="left" if column == columns[0] else "right")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     Console().print(table)
     if notes:
-        Console().print(notes)
+        Console().print(escape(notes))  # notes quote code: `[f(i) ...]` is not markup
     lines = [
         f"### {title}",
         "",

@@ -92,6 +92,26 @@ def raise_unpicklable() -> None:
     raise Unpicklable()
 
 
+def _load_unless_in(pid: int) -> str:
+    if os.getpid() == pid:
+        raise ImportError("this object cannot be loaded in the caller")
+    return "loaded"
+
+
+class LoadsOnlyElsewhere:
+    """Pickles anywhere; unpickling fails in process `pid` (the caller)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def __reduce__(self) -> tuple:
+        return _load_unless_in, (self.pid,)
+
+
+def make_unloadable(caller_pid: int) -> LoadsOnlyElsewhere:
+    return LoadsOnlyElsewhere(caller_pid)
+
+
 def announce_and_wait(mailbox: int, gate: int, label: str = "") -> int:
     post(mailbox, f"{label}{os.getpid()}")
     wait_gate(gate)

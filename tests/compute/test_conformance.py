@@ -104,6 +104,25 @@ def test_cancel_a_queued_task(ex, mailbox, gate):
         queued.result()
 
 
+def test_shutdown_cancel_futures_cancels_what_has_not_started(ex, mailbox, gate):
+    blockers = [ex.submit(announce_and_wait, mailbox.port, gate.port) for _ in range(2)]
+    assert mailbox.receive() and mailbox.receive()  # both workers are busy
+    queued = ex.submit(square, 3)
+    ex.shutdown(wait=False, cancel_futures=True)
+    assert queued.cancelled()
+    with pytest.raises(CancelledError):
+        queued.result(timeout=0)
+    gate.open()
+    ex.shutdown()  # a second shutdown is harmless
+    del blockers  # running ones may be stopped or finish: the backend's choice
+
+
+def test_shutdown_waits_for_a_retry_that_starts_after_it(ex, tmp_path):
+    retried = ex.submit(fail_times, str(tmp_path / "calls"), 1, retries=1)
+    ex.shutdown(wait=True)
+    assert retried.result(timeout=0) == 2
+
+
 def test_a_task_past_its_timeout_fails_and_the_pool_goes_on(ex, mailbox, gate):
     slow = ex.submit(announce_and_wait, mailbox.port, gate.port, timeout=1.0)
     with pytest.raises(TimeoutError, match="announce_and_wait"):

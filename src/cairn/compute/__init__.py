@@ -13,7 +13,7 @@ Futures are `concurrent.futures.Future`s, so `wait` and `as_completed` are the s
 
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
 
-from cairn.compute.errors import RemoteTraceback, WorkerLost
+from cairn.compute.errors import RemoteTraceback, TaskTimeout, WorkerLost
 from cairn.compute.executor import ActorHandle, Executor
 from cairn.compute.progress import map
 from cairn.compute.registry import executor, register
@@ -25,6 +25,7 @@ __all__ = [
     "ActorHandle",
     "Executor",
     "RemoteTraceback",
+    "TaskTimeout",
     "WorkerLost",
     "as_completed",
     "executor",

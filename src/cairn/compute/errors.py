@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from concurrent import futures
+
 from cairn.errors import CairnError
+
+# concurrent.futures' TimeoutError is the built-in one from Python 3.11 on; before, a task's
+# timeout must be both, so that either `except` catches it.
+_TIMEOUT_BASES = (
+    (TimeoutError,)
+    if futures.TimeoutError is TimeoutError
+    else (futures.TimeoutError, TimeoutError)
+)
+
+
+class TaskTimeout(*_TIMEOUT_BASES):
+    """A task did not finish within its `timeout=`; it was stopped."""
 
 
 class WorkerLost(CairnError):

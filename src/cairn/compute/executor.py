@@ -14,7 +14,8 @@ import threading
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future
+from concurrent import futures
+from concurrent.futures import CancelledError, Future
 from types import TracebackType
 
 from cairn.compute._worker import ACTOR_CALL, CALL, CHUNK, NEW_ACTOR
@@ -37,8 +38,10 @@ class Executor(ABC):
     _future_type: type[Future] = Future
 
     def __init__(self) -> None:
-        self._closed = False
+        self._closed = False  # no new work
+        self._stopped = False  # no more attempts either: the backend is being stopped
         self._close_lock = threading.Lock()
+        self._guarded: set[Future] = set()  # futures with retries or a timeout, not yet done
         _live.add(self)
 
     def submit(
@@ -53,14 +56,21 @@ class Executor(ABC):
     ) -> Future:
         """Run `fn(*args, **kwargs)`. `retries`, `timeout` and `resources` are cairn's, not
         passed on: wrap `fn` in `functools.partial` if it takes arguments of those names."""
-        self._check_open()
+        self._admit()
         cpus, gpus = parse_resources(resources)
         name, context = task_name(fn), self._context()
 
         def start() -> Future:
+            if self._stopped:  # a retry after `shutdown(wait=False)`
+                return _failed(CancelledError(f"task {name!r} was not retried: shut down"))
             return self._start(self._task(CALL, (fn, args, kwargs), name, context, cpus, gpus))
 
-        return with_policy(start, name, retries, timeout, self._abort)
+        future = with_policy(start, name, retries, timeout, self._abort)
+        if retries or timeout is not None:
+            # Its next attempt may start after `shutdown` took stock: shutdown waits for it.
+            self._guarded.add(future)
+            future.add_done_callback(self._guarded.discard)
+        return future
 
     def map(
         self,
@@ -90,7 +100,7 @@ class Executor(ABC):
         self, fn: Callable, items: list[tuple], chunksize: int | None = None
     ) -> list[Future]:
         """One future per chunk of `items`, each resolving to a list of (ok, value)."""
-        self._check_open()
+        self._admit()
         if chunksize is None:
             chunksize = math.ceil(len(items) / (CHUNKS_PER_WORKER * max(1, self.workers)))
             chunksize = max(1, min(MAX_CHUNK, chunksize))
@@ -109,7 +119,7 @@ class Executor(ABC):
         **kwargs: object,
     ) -> ActorHandle:
         """An instance of `cls` living in one dedicated worker; its methods return futures."""
-        self._check_open()
+        self._admit()
         cpus, gpus = parse_resources(resources)
         name = task_name(cls)
         start = self._new_actor(
@@ -121,13 +131,20 @@ class Executor(ABC):
         """Stop accepting tasks; with `wait`, return once the submitted ones have finished."""
         with self._close_lock:
             self._closed = True
+        guarded = list(self._guarded)
+        if cancel_futures:
+            for future in guarded:
+                future.cancel()
+        if wait:
+            futures.wait(guarded)
+        self._stopped = True
         self._shutdown(wait, cancel_futures)
         _live.discard(self)
 
     def terminate(self) -> None:
         """Cancel everything and stop every worker now, running tasks included."""
         with self._close_lock:
-            self._closed = True
+            self._closed = self._stopped = True
         self._terminate()
         _live.discard(self)
 
@@ -142,7 +159,8 @@ class Executor(ABC):
         else:
             self.shutdown(wait=True)
 
-    def _check_open(self) -> None:
+    def _admit(self) -> None:
+        """Called in the caller's thread before it adds work: refused after shutdown."""
         if self._closed:
             raise RuntimeError("cannot schedule new futures after shutdown")
 
@@ -192,7 +210,7 @@ class ActorHandle:
             raise AttributeError(method)
 
         def call(*args: object, **kwargs: object) -> Future:
-            self._executor._check_open()
+            self._executor._admit()
             executor = self._executor
             name = f"{self._name}.{method}"
             return self._call(
@@ -203,6 +221,12 @@ class ActorHandle:
 
     def __repr__(self) -> str:
         return f"<actor {self._name} on {self._executor.url}>"
+
+
+def _failed(exc: BaseException) -> Future:
+    future: Future = Future()
+    future.set_exception(exc)
+    return future
 
 
 @atexit.register

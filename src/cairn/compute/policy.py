@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 
+from cairn.compute.errors import TaskTimeout
+
 
 class _Attempts(Future):
     """The caller's future; each attempt is a backend future behind it."""
@@ -45,8 +47,8 @@ def with_policy(
 ) -> Future:
     """Run `start()` until one attempt succeeds or `retries` more have failed.
 
-    `timeout` counts from submission; when it passes the future fails with TimeoutError and
-    `abort` stops the attempt in flight.
+    `timeout` counts from submission; when it passes, `abort` stops the attempt in flight and
+    the future fails with TaskTimeout (a TimeoutError).
     """
     if retries < 0:
         raise ValueError(f"retries must be 0 or more, not {retries}")
@@ -82,13 +84,15 @@ def with_policy(
             outer.expired = True
         # Stopped before the caller hears of the timeout: a caller that goes on at once
         # (frees what the task waits for, submits the next) must not race the stop.
-        if outer.attempt is not None:
-            abort(outer.attempt)
-        with outer.settle_lock:
-            if not outer.done():  # the caller may have cancelled it meanwhile
-                outer.set_exception(
-                    TimeoutError(f"task {name!r} did not finish within {timeout} s")
-                )
+        try:
+            if outer.attempt is not None:
+                abort(outer.attempt)
+        finally:  # a backend that could not stop it still owes the caller the timeout
+            with outer.settle_lock:
+                if not outer.done():  # the caller may have cancelled it meanwhile
+                    outer.set_exception(
+                        TaskTimeout(f"task {name!r} did not finish within {timeout} s")
+                    )
 
     if timeout is not None:
         timer = threading.Timer(timeout, expire)

@@ -146,8 +146,12 @@ class Pool:
             workers = list(self._workers)
         for task in cancelled:
             self._cancel(task)
-        for worker in workers:
-            worker.stop()
+        if wait:
+            _stop(workers)
+        else:  # as concurrent.futures does: return now, running tasks end on their own
+            threading.Thread(
+                target=_stop, args=(workers,), name="cairn-pool-stop", daemon=True
+            ).start()
 
     def terminate(self) -> None:
         with self._lock:
@@ -210,3 +214,8 @@ class Pool:
                 task.future.set_exception(value)
         except InvalidStateError:
             pass  # cancelled, or settled by terminate(), meanwhile
+
+
+def _stop(workers: list[Worker]) -> None:
+    for worker in workers:
+        worker.stop()

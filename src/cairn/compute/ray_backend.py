@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import threading
 import types
 from collections.abc import Callable
 from concurrent import futures
@@ -73,21 +74,46 @@ _remote_execute = ray.remote(max_retries=0)(_execute)
 _RemoteActor = ray.remote(max_restarts=0)(_Actor)
 
 
+class _RayUse:
+    """Which executors use this process's Ray: one that cairn started is stopped by the
+    last of them, never under another executor still open."""
+
+    lock = threading.RLock()  # a future's callbacks run while it is held
+    executors = 0
+    started_by_cairn = False
+
+    @classmethod
+    def join(cls, url: str, workers: int | None) -> None:
+        with cls.lock:
+            if not ray.is_initialized():
+                address = url if url.startswith("ray://") else None
+                ray.init(
+                    address=address,
+                    num_cpus=None if address else workers,
+                    include_dashboard=False,
+                    log_to_driver=True,
+                )
+                cls.started_by_cairn = True
+            cls.executors += 1
+
+    @classmethod
+    def leave(cls, before_stopping: Callable[[], None]) -> None:
+        with cls.lock:
+            cls.executors -= 1
+            if cls.executors or not cls.started_by_cairn:
+                return
+            before_stopping()
+            ray.shutdown()
+            cls.started_by_cairn = False
+
+
 class RayExecutor(Executor):
     _future_type = RayFuture
 
     def __init__(self, url: str = "ray", workers: int | None = None) -> None:
         super().__init__()
         self.url = url
-        self._owns_ray = not ray.is_initialized()
-        if self._owns_ray:
-            address = url if url.startswith("ray://") else None
-            ray.init(
-                address=address,
-                num_cpus=None if address else workers,
-                include_dashboard=False,
-                log_to_driver=True,
-            )
+        _RayUse.join(url, workers)
         self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
         self._pending: set[RayFuture] = set()  # submitted, maybe still running
         self._sweep_at = SWEEP_AT_LEAST
@@ -143,12 +169,12 @@ class RayExecutor(Executor):
         call(task)
         return call
 
-    def submit(self, fn: Callable, /, *args: object, **kwargs: object) -> Future:
+    def _admit(self) -> None:
         # Here, not in `_start`: a retry starts from Ray's callback thread, which must not
         # wait on Ray.
+        super()._admit()
         if len(self._pending) >= self._sweep_at:
             self._sweep()
-        return super().submit(fn, *args, **kwargs)
 
     def _track(self, task: Task, ref: ray.ObjectRef, bare: bool) -> Future:
         task.future.watch(ref, task.name, bare, self._pending)
@@ -175,29 +201,32 @@ class RayExecutor(Executor):
         self._sweep_at = max(SWEEP_AT_LEAST, 2 * len(self._pending))
 
     def _shutdown(self, wait: bool, cancel_futures: bool) -> None:
-        pending = list(self._pending)
         if cancel_futures:
-            for future in pending:
-                cancel_ref(future.ref, force=False)
+            for future in list(self._pending):
+                future.cancel()
         if wait:
-            futures.wait(pending)
-        self._release()
+            futures.wait(list(self._pending))
+        # Without `wait`, tasks go on in a Ray that stays up and their futures can still be
+        # fetched; a Ray that stops with this executor takes them with it.
+        self._release("the executor was shut down before the task ended")
 
     def _terminate(self) -> None:
-        pending = list(self._pending)
-        for future in pending:
+        for future in list(self._pending):
             cancel_ref(future.ref, force=True)
-        for future in pending:
-            with contextlib.suppress(InvalidStateError):
-                future.set_exception(CancelledError("the executor was terminated"))
-        self._release()
+        self._fail_pending("the executor was terminated")
+        self._release("the executor was terminated")
 
-    def _release(self) -> None:
+    def _release(self, why: str) -> None:
         for actor in self._actors:
             ray.kill(actor)
         self._actors.clear()
-        if self._owns_ray:
-            ray.shutdown()
+        _RayUse.leave(lambda: self._fail_pending(why))
+
+    def _fail_pending(self, why: str) -> None:
+        for future in list(self._pending):
+            with contextlib.suppress(InvalidStateError):
+                future.set_exception(CancelledError(f"task {future.name!r}: {why}"))
+            self._pending.discard(future)
 
 
 def create(url: str, workers: int | None) -> RayExecutor:

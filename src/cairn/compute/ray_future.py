@@ -41,7 +41,7 @@ class RayFuture(Future):
     def __init__(self) -> None:
         super().__init__()
         self.ref: ray.ObjectRef | None = None
-        self._name = ""
+        self.name = ""
         self._bare = False
         self._pending: set = set()
         self._asked = False
@@ -52,7 +52,7 @@ class RayFuture(Future):
         `pending` holds the executor's unsettled futures: this one leaves it when settled.
         (Attributes rather than a closure: a task's objects add to every garbage collection
         while it runs, and a closure is five of them.)"""
-        self.ref, self._name, self._bare, self._pending = ref, name, bare, pending
+        self.ref, self.name, self._bare, self._pending = ref, name, bare, pending
         pending.add(self)
 
     # `concurrent.futures.wait` and `as_completed` add their waiters straight to this list
@@ -87,6 +87,9 @@ class RayFuture(Future):
         return super().exception(timeout=0)
 
     def cancel(self) -> bool:
+        if not Future.done(self) and ray.wait([self.ref], timeout=0, fetch_local=False)[0]:
+            self.result_if_ended()  # ended, not fetched yet: done, as a pool's would be
+            return False
         # Cancelled here first: Ray's answer (TaskCancelledError) may arrive before ours.
         first = cancel_now(self)
         if first:
@@ -95,8 +98,9 @@ class RayFuture(Future):
         return first is not None
 
     def result_if_ended(self) -> None:
-        """Settle now, its task having ended (fetches the result, or takes the error)."""
-        with contextlib.suppress(futures.TimeoutError):  # not ended after all: left pending
+        """Settle now, its task having ended (fetches the result, or takes the error).
+        Whatever goes wrong is this future's, not the caller's who happened to sweep."""
+        with contextlib.suppress(Exception):  # e.g. not ended after all: left pending
             self._fetch(0)
 
     def _fetch(self, timeout: float | None) -> None:
@@ -108,9 +112,9 @@ class RayFuture(Future):
         except ray.exceptions.GetTimeoutError:
             # concurrent.futures' own: a class of its own before Python 3.11
             raise futures.TimeoutError(f"no result within {timeout} s") from None
-        except ray.exceptions.RaySystemError:
-            raise  # Ray itself is gone: says nothing of the task, so settles nothing
         except (ray.exceptions.RayError, CancelledError) as exc:
+            # RaySystemError included: a result that cannot be unpickled here, a worker that
+            # could not start. (A Ray stopped under its executor: see RayExecutor._release.)
             self._settle(exc, raised=True)
         else:
             self._settle(answer, raised=False)
@@ -118,7 +122,7 @@ class RayFuture(Future):
     def _settle(self, answer: object, raised: bool) -> None:
         """`answer` is what the task returned or, `raised`, the error Ray had instead."""
         self._pending.discard(self)
-        ok, outcome = _outcome(self._name, answer, raised, self._bare)
+        ok, outcome = _outcome(self.name, answer, raised, self._bare)
         try:
             if ok:
                 self.set_result(outcome)
