@@ -32,6 +32,16 @@ def test_closures_and_lambdas_travel(ex):
     assert ex.submit(lambda x: x + offset, 1).result(timeout=60) == 11
 
 
+def test_a_function_defined_again_is_sent_again(ex):
+    namespace: dict = {}
+    exec("def step(x):\n    return x + 1", namespace)
+    first = namespace["step"]
+    exec("def step(x):\n    return x + 2", namespace)
+    assert ex.submit(first, 1).result(timeout=60) == 2
+    assert ex.submit(namespace["step"], 1).result(timeout=60) == 3
+    assert ex.submit(first, 1).result(timeout=60) == 2
+
+
 @pytest.mark.parametrize("chunksize", [None, 1, 7])
 def test_map_keeps_the_order_of_the_items(ex, chunksize):
     assert list(ex.map(add, range(50), range(50), chunksize=chunksize)) == [

@@ -31,6 +31,7 @@ else:  # run as a script: this file's folder is sys.path[0] until main() replace
 
 CALL, CHUNK, NEW_ACTOR, ACTOR_CALL = range(4)
 PARENT_CHECK_S = 0.5
+MAX_FUNCTIONS = 256  # functions kept unpickled in a worker
 
 Outcome = tuple[bool, object]  # (True, value) or (False, (exception or None, traceback text))
 
@@ -99,22 +100,35 @@ def main(fd: int, slot_fd: int) -> None:
     parent = os.getppid()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     state: dict = {}
+    functions: dict[bytes, object] = {}
     while True:
         try:
             batch = pickle.loads(conn.recv_bytes())
         except EOFError:  # the pool closed the socket: shut down
             return
         results = []
-        for task_id, kind, data, segments, context in batch:
+        for task_id, kind, function, data, segments, context in batch:
             struct.pack_into("q", slot, 0, task_id)
             try:
                 payload = wire.loads(data, segments)
+                if function:
+                    payload = (_load_function(function, functions), *payload)
             except Exception as exc:
                 outcome: Outcome = False, failure(exc)
             else:
                 outcome = run_task(kind, payload, context, state)
             results.append((task_id, *encode_outcome(outcome)))
         conn.send_bytes(pickle.dumps(results, protocol=5))
+
+
+def _load_function(function: bytes, loaded: dict[bytes, object]) -> object:
+    """The function pickled as `function`, unpickled once per worker."""
+    fn = loaded.get(function)
+    if fn is None:
+        if len(loaded) >= MAX_FUNCTIONS:
+            loaded.clear()
+        fn = loaded[function] = pickle.loads(function)
+    return fn
 
 
 def _exit_with_parent(parent: int) -> None:
