@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import weakref
 
 import pytest
@@ -134,3 +135,22 @@ def test_the_ray_cairn_starts_stops_with_the_last_executor_and_settles_its_futur
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "stuck: task 'block': the executor was shut down before the task ended" in done.stdout
+
+
+def test_a_done_callback_that_waits_on_another_task_does_not_stall_ray(ex, mailbox, gate):
+    from tests.compute.helpers import announce_and_wait
+
+    blocker = ex.submit(announce_and_wait, mailbox.port, gate.port)
+    assert mailbox.receive()
+    entered, finished = threading.Event(), threading.Event()
+
+    def wait_for_blocker(_: concurrent.futures.Future) -> None:
+        entered.set()
+        blocker.result(timeout=120)
+        finished.set()
+
+    ex.submit(square, 2).add_done_callback(wait_for_blocker)
+    assert entered.wait(timeout=60)
+    assert ex.submit(square, 5).result(timeout=30) == 25  # Ray still answers meanwhile
+    gate.open()
+    assert finished.wait(timeout=60)

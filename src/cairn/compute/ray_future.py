@@ -5,11 +5,16 @@ back only when someone waits another way: `add_done_callback`, `done()`, or
 `concurrent.futures.wait` and `as_completed`. A callback per task costs Ray about 60 µs of
 a 500 µs no-op task on two cores, and a round trip through it adds the hop from Ray's
 thread back to the caller's.
+
+Ray's answers are settled on a thread of cairn's, not on Ray's own: settling runs the
+future's done-callbacks, which are user code, and one that waited on another task there
+would stall every Ray call of this process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import queue
 import re
 import threading
 from collections.abc import Callable
@@ -45,7 +50,6 @@ class RayFuture(Future):
         self._bare = False
         self._pending: set = set()
         self._asked = False
-        self._asking_thread: int | None = None
 
     def watch(self, ref: ray.ObjectRef, name: str, bare: bool, pending: set) -> None:
         """Follow `ref`: the task `name` returns the bare value, or run_task's (ok, value).
@@ -57,8 +61,8 @@ class RayFuture(Future):
 
     # `concurrent.futures.wait` and `as_completed` add their waiters straight to this list
     # and call no method of ours: reading it is the sign that someone waits. They read it
-    # holding this future's condition, so Ray's answer must not settle the future before
-    # they have added their waiter: see `_on_ray_answer`.
+    # holding this future's condition, so Ray's answer, settled on another thread, waits
+    # for them to add their waiter.
     @property
     def _waiters(self) -> list:
         self._ask_ray()
@@ -137,21 +141,37 @@ class RayFuture(Future):
         self._asked = True
         on_completed = getattr(self.ref, "_on_completed", None)
         if on_completed is None:  # an older Ray: through `ref.future()`
-            self.ref.future().add_done_callback(lambda done: self._on_ray_answer(*_answer_of(done)))
-            return
-        self._asking_thread = threading.get_ident()
-        try:  # Ray's hook under `ref.future()`, without a second Future
-            on_completed(lambda answer: self._on_ray_answer(answer, _is_error(answer)))
-        finally:
-            self._asking_thread = None
+            self.ref.future().add_done_callback(lambda done: _settler.put(self, *_answer_of(done)))
+        else:  # Ray's hook under `ref.future()`, without a second Future
+            on_completed(lambda answer: _settler.put(self, answer, _is_error(answer)))
 
-    def _on_ray_answer(self, answer: object, raised: bool) -> None:
-        if self._asking_thread == threading.get_ident():
-            # Called back before `_on_completed` returned (Ray does not, as of 2.60, but may
-            # have): settling now would come before the waiter being added is in the list.
-            threading.Thread(target=self._settle, args=(answer, raised), daemon=True).start()
-        else:
-            self._settle(answer, raised)
+
+class _Settler:
+    """One thread settling futures with Ray's answers, in the order they came."""
+
+    def __init__(self) -> None:
+        self._answers: queue.SimpleQueue[tuple[RayFuture, object, bool]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def put(self, future: RayFuture, answer: object, raised: bool) -> None:
+        self._answers.put((future, answer, raised))
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._settle_all, name="cairn-ray-settler", daemon=True
+                    )
+                    self._thread.start()
+
+    def _settle_all(self) -> None:
+        while True:
+            future, answer, raised = self._answers.get()
+            with contextlib.suppress(Exception):  # a done-callback's error is its own
+                future._settle(answer, raised)
+
+
+_settler = _Settler()
 
 
 def cancel_ref(ref: ray.ObjectRef, force: bool) -> None:
