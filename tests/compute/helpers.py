@@ -149,3 +149,9 @@ def log_from_task(index: int) -> str:
         for step in range(100):
             child.log({"loss": 1.0 / (step + 1)}, step=step)
     return child.id
+
+
+def append_line(path: str, text: str) -> str:
+    with open(path, "a") as f:
+        f.write(f"{text}\n")
+    return text

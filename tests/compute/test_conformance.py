@@ -15,6 +15,7 @@ from tests.compute.helpers import (
     Counter,
     add,
     announce_and_wait,
+    append_line,
     explode,
     fail_times,
     make_error,
@@ -40,6 +41,18 @@ def test_a_function_defined_again_is_sent_again(ex):
     assert ex.submit(first, 1).result(timeout=60) == 2
     assert ex.submit(namespace["step"], 1).result(timeout=60) == 3
     assert ex.submit(first, 1).result(timeout=60) == 2
+
+
+def test_a_function_sees_what_it_names_rebound_between_calls(ex):
+    namespace: dict = {}
+    exec("OFFSET = 1\ndef shift(x):\n    return x + OFFSET", namespace)
+    shift = namespace["shift"]
+    assert ex.submit(shift, 1).result(timeout=60) == 2
+    namespace["OFFSET"] = 10
+    assert ex.submit(shift, 1).result(timeout=60) == 11
+    shift.__defaults__ = (100,)
+    assert ex.submit(shift).result(timeout=60) == 110
+    assert list(ex.map(shift, [1])) == [11]
 
 
 @pytest.mark.parametrize("chunksize", [None, 1, 7])
@@ -120,11 +133,50 @@ def test_shutdown_cancel_futures_cancels_what_has_not_started(ex, mailbox, gate)
     queued = ex.submit(square, 3)
     ex.shutdown(wait=False, cancel_futures=True)
     assert queued.cancelled()
+    assert concurrent.futures.wait([queued], timeout=60).done == {queued}  # waiters told
     with pytest.raises(CancelledError):
         queued.result(timeout=0)
     gate.open()
     ex.shutdown()  # a second shutdown is harmless
     del blockers  # running ones may be stopped or finish: the backend's choice
+
+
+def test_shutdown_without_wait_still_runs_what_was_submitted(ex, mailbox, gate):
+    blockers = [ex.submit(announce_and_wait, mailbox.port, gate.port) for _ in range(2)]
+    assert mailbox.receive() and mailbox.receive()
+    queued = ex.submit(square, 3)
+    ex.shutdown(wait=False)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        ex.submit(square, 4)
+    gate.open()
+    assert queued.result(timeout=60) == 9
+    assert all(b.result(timeout=60) for b in blockers)
+
+
+def test_terminate_ends_a_shutdown_that_waits(ex, mailbox, gate):
+    blocked = ex.submit(announce_and_wait, mailbox.port, gate.port, timeout=300)
+    assert mailbox.receive()
+    waiting = threading.Thread(target=ex.shutdown)
+    waiting.start()
+    ex.terminate()
+    waiting.join(timeout=60)
+    assert not waiting.is_alive()
+    assert blocked.done()
+
+
+def test_a_task_that_times_out_while_queued_never_runs(ex, mailbox, gate, tmp_path):
+    log = str(tmp_path / "ran")
+    blockers = [ex.submit(announce_and_wait, mailbox.port, gate.port) for _ in range(2)]
+    assert mailbox.receive() and mailbox.receive()  # both workers are busy
+    late = ex.submit(append_line, log, "late", timeout=0.5)
+    with pytest.raises(TimeoutError, match="append_line"):
+        late.result(timeout=60)
+    gate.open()
+    assert all(b.result(timeout=60) for b in blockers)
+    assert ex.submit(append_line, log, "after").result(timeout=60) == "after"
+    ex.shutdown(wait=True)  # whatever was still queued has run by now
+    with open(log) as ran:
+        assert ran.read().split() == ["after"]
 
 
 def test_shutdown_waits_for_a_retry_that_starts_after_it(ex, tmp_path):

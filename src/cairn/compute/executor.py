@@ -15,13 +15,13 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent import futures
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future
 from types import TracebackType
 
 from cairn.compute._worker import ACTOR_CALL, CALL, CHUNK, NEW_ACTOR
 from cairn.compute.errors import remote_exception
 from cairn.compute.policy import with_policy
-from cairn.compute.task import Task, parse_resources, task_name
+from cairn.compute.task import Task, cancel_now, parse_resources, task_name
 from cairn.compute.tracking import capture
 
 CHUNKS_PER_WORKER = 4  # enough chunks to even out uneven items, few enough to stay cheap
@@ -40,7 +40,9 @@ class Executor(ABC):
     def __init__(self) -> None:
         self._closed = False  # no new work
         self._stopped = False  # no more attempts either: the backend is being stopped
-        self._close_lock = threading.Lock()
+        # Held from admitting work to its first start, so that a shutdown comes before or
+        # after, never between (reentrant: a start that fails at once runs callbacks).
+        self._close_lock = threading.RLock()
         self._guarded: set[Future] = set()  # futures with retries or a timeout, not yet done
         _live.add(self)
 
@@ -56,16 +58,17 @@ class Executor(ABC):
     ) -> Future:
         """Run `fn(*args, **kwargs)`. `retries`, `timeout` and `resources` are cairn's, not
         passed on: wrap `fn` in `functools.partial` if it takes arguments of those names."""
-        self._admit()
         cpus, gpus = parse_resources(resources)
         name, context = task_name(fn), self._context()
 
         def start() -> Future:
-            if self._stopped:  # a retry after `shutdown(wait=False)`
-                return _failed(CancelledError(f"task {name!r} was not retried: shut down"))
+            if self._stopped:  # a retry after `shutdown(wait=False)` or `terminate()`
+                return _cancelled()
             return self._start(self._task(CALL, (fn, args, kwargs), name, context, cpus, gpus))
 
-        future = with_policy(start, name, retries, timeout, self._abort)
+        with self._close_lock:
+            self._admit()
+            future = with_policy(start, name, retries, timeout, self._abort)
         if retries or timeout is not None:
             # Its next attempt may start after `shutdown` took stock: shutdown waits for it.
             self._guarded.add(future)
@@ -100,15 +103,16 @@ class Executor(ABC):
         self, fn: Callable, items: list[tuple], chunksize: int | None = None
     ) -> list[Future]:
         """One future per chunk of `items`, each resolving to a list of (ok, value)."""
-        self._admit()
         if chunksize is None:
             chunksize = math.ceil(len(items) / (CHUNKS_PER_WORKER * max(1, self.workers)))
             chunksize = max(1, min(MAX_CHUNK, chunksize))
         name, context = task_name(fn), self._context()
-        return [
-            self._start(self._task(CHUNK, (fn, items[i : i + chunksize]), name, context))
-            for i in range(0, len(items), chunksize)
-        ]
+        with self._close_lock:
+            self._admit()
+            return [
+                self._start(self._task(CHUNK, (fn, items[i : i + chunksize]), name, context))
+                for i in range(0, len(items), chunksize)
+            ]
 
     def actor(
         self,
@@ -119,17 +123,21 @@ class Executor(ABC):
         **kwargs: object,
     ) -> ActorHandle:
         """An instance of `cls` living in one dedicated worker; its methods return futures."""
-        self._admit()
         cpus, gpus = parse_resources(resources)
         name = task_name(cls)
-        start = self._new_actor(
-            self._task(NEW_ACTOR, (cls, args, kwargs), name, self._context(), cpus, gpus)
-        )
+        task = self._task(NEW_ACTOR, (cls, args, kwargs), name, self._context(), cpus, gpus)
+        with self._close_lock:
+            self._admit()
+            start = self._new_actor(task)
         return ActorHandle(self, start, name)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop accepting tasks; with `wait`, return once the submitted ones have finished."""
+        """Stop accepting tasks; with `wait`, return once the submitted ones have finished.
+        Without, they still run to their end (but with a Ray that stops with this executor).
+        A second call does nothing."""
         with self._close_lock:
+            if self._closed:
+                return
             self._closed = True
         guarded = list(self._guarded)
         if cancel_futures:
@@ -137,13 +145,18 @@ class Executor(ABC):
                 future.cancel()
         if wait:
             futures.wait(guarded)
-        self._stopped = True
+        with self._close_lock:
+            if self._stopped:  # terminated meanwhile
+                return
+            self._stopped = True
         self._shutdown(wait, cancel_futures)
         _live.discard(self)
 
     def terminate(self) -> None:
         """Cancel everything and stop every worker now, running tasks included."""
         with self._close_lock:
+            if self._stopped:
+                return
             self._closed = self._stopped = True
         self._terminate()
         _live.discard(self)
@@ -210,12 +223,12 @@ class ActorHandle:
             raise AttributeError(method)
 
         def call(*args: object, **kwargs: object) -> Future:
-            self._executor._admit()
             executor = self._executor
             name = f"{self._name}.{method}"
-            return self._call(
-                executor._task(ACTOR_CALL, (method, args, kwargs), name, executor._context(), 0)
-            )
+            task = executor._task(ACTOR_CALL, (method, args, kwargs), name, executor._context(), 0)
+            with executor._close_lock:
+                executor._admit()
+                return self._call(task)
 
         return call
 
@@ -223,9 +236,9 @@ class ActorHandle:
         return f"<actor {self._name} on {self._executor.url}>"
 
 
-def _failed(exc: BaseException) -> Future:
+def _cancelled() -> Future:
     future: Future = Future()
-    future.set_exception(exc)
+    cancel_now(future)
     return future
 
 

@@ -18,15 +18,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-import types
-import weakref
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-import cloudpickle
-
 from cairn.compute import _worker, wire
+from cairn.compute.pickled_functions import PickledFunctions
 from cairn.compute.pool import Pool
 from cairn.compute.pooled import PoolExecutor
 from cairn.compute.task import Task, unpicklable
@@ -114,31 +110,16 @@ class ProcessWorker:
 class LocalExecutor(PoolExecutor):
     def __init__(self, url: str = "local", workers: int | None = None) -> None:
         super().__init__(url, workers, ProcessWorker)
-        # A function is pickled once, when first sent, as Ray and Dask do: pickling one
-        # defined in a script (by value, with cloudpickle) is most of a small task's cost.
-        self._functions: weakref.WeakKeyDictionary[Callable, bytes] = weakref.WeakKeyDictionary()
+        self._functions = PickledFunctions()
 
     def _prepare(self, task: Task) -> None:
         try:
-            fn = task.payload[0]
-            if task.kind == _worker.CALL and _pickled_once(fn):
-                function = self._functions.get(fn)
-                if function is None:
-                    function = self._functions[fn] = cloudpickle.dumps(fn, protocol=5)
-                task.function = function
-                task.data, task.segments = wire.dumps(task.payload[1:])
-            else:
-                task.data, task.segments = wire.dumps(task.payload)
+            if task.kind == _worker.CALL:
+                task.function = self._functions.pickle_of(task.payload[0])
+            payload = task.payload[1:] if task.function else task.payload
+            task.data, task.segments = wire.dumps(payload)
         except Exception as exc:
             raise unpicklable(task, exc) from exc
-
-
-def _pickled_once(fn: object) -> bool:
-    """A built-in, or a plain function with no closure cells to rebind. (Its globals are
-    taken as they are when it is first sent.)"""
-    if isinstance(fn, types.FunctionType):
-        return fn.__closure__ is None
-    return isinstance(fn, types.BuiltinFunctionType)
 
 
 def _describe_exit(pid: int, code: int) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError, Future, InvalidStateError
 
 from cairn.compute.errors import TaskTimeout
+from cairn.compute.task import cancel_now
 
 
 class _Attempts(Future):
@@ -23,19 +25,6 @@ class _Attempts(Future):
         if attempt is not None and not attempt.cancel():
             return False
         return cancel_now(self) is not None
-
-
-def cancel_now(future: Future) -> bool | None:
-    """`Future.cancel` for a future no worker will take from a queue, so nobody else would
-    notify its waiters: they are notified here. True if this call cancelled it, False if it
-    was cancelled already, None if it cannot be (running or done)."""
-    with future._condition:
-        if not Future.cancel(future):
-            return None
-        first = future._state == "CANCELLED"  # not notified yet: cancelled just now
-        if first:
-            future.set_running_or_notify_cancel()
-    return first
 
 
 def with_policy(
@@ -66,7 +55,7 @@ def with_policy(
             if outer.done() or outer.expired:
                 return
             if attempt.cancelled():
-                Future.cancel(outer)
+                cancel_now(outer)
             elif attempt.exception() is None:
                 outer.set_result(attempt.result())
             elif left > 0 and not isinstance(attempt.exception(), CancelledError):
@@ -88,15 +77,13 @@ def with_policy(
             if outer.attempt is not None:
                 abort(outer.attempt)
         finally:  # a backend that could not stop it still owes the caller the timeout
-            with outer.settle_lock:
-                if not outer.done():  # the caller may have cancelled it meanwhile
-                    outer.set_exception(
-                        TaskTimeout(f"task {name!r} did not finish within {timeout} s")
-                    )
+            # The caller may have cancelled it meanwhile (under its condition, not our lock).
+            with outer.settle_lock, contextlib.suppress(InvalidStateError):
+                outer.set_exception(TaskTimeout(f"task {name!r} did not finish within {timeout} s"))
 
-    if timeout is not None:
+    launch(retries)
+    if timeout is not None and not outer.done():  # after the launch: it has an attempt to stop
         timer = threading.Timer(timeout, expire)
         timer.daemon = True
         timer.start()
-    launch(retries)
     return outer

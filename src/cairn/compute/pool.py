@@ -17,12 +17,12 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import CancelledError, InvalidStateError
+from concurrent.futures import CancelledError, Future, InvalidStateError
 from typing import Protocol
 
 from cairn.compute import wire
 from cairn.compute.errors import WorkerLost, remote_exception
-from cairn.compute.task import Task
+from cairn.compute.task import Task, cancel_now
 
 MAX_BATCH = 64
 
@@ -124,34 +124,53 @@ class Pool:
             sends = self._assign()
         self._send(sends)
 
-    def abort(self, task_future: object) -> None:
-        """Kill the worker running the task behind `task_future`; its batch is re-queued."""
+    def abort(self, task_future: object, kill: bool) -> None:
+        """Stop the task behind `task_future`, which has timed out. Still queued, it is
+        dropped; running, its worker is killed if `kill` (the rest of its batch is
+        re-queued); sent but waiting behind another task of its batch, it is settled and
+        left to run unseen, since killing the worker would take the innocent task with it."""
         with self._lock:
-            holders = [
-                w
-                for w, batch in self._inflight.items()
-                if any(task.future is task_future for task in batch)
+            queued = [task for task in self._pending if task.future is task_future]
+            for task in queued:
+                self._pending.remove(task)
+            held = [
+                (worker, task)
+                for worker, batch in self._inflight.items()
+                for task in batch
+                if task.future is task_future
             ]
-        for worker in holders:
-            worker.kill()
+        for task in queued:
+            self._cancel(task)
+        for worker, task in held:
+            if worker.running_task_id() == task.id:
+                if kill:
+                    worker.kill()
+            else:
+                self._settle(task, False, CancelledError(f"task {task.name!r} timed out"))
 
     def shutdown(self, wait: bool, cancel_futures: bool) -> None:
+        """Run what is queued to its end (unless `cancel_futures`), then stop the workers.
+        Without `wait` that happens on a thread of its own; not a daemon, so the interpreter
+        waits for it at exit, as for the pools of `concurrent.futures`."""
         with self._lock:
             cancelled = list(self._pending) if cancel_futures else []
             if cancel_futures:
                 self._pending.clear()
-            while wait and (self._pending or self._inflight) and self._dead is None:
-                self._drained.wait()
-            self._dead = "the executor was shut down"
-            workers = list(self._workers)
         for task in cancelled:
             self._cancel(task)
         if wait:
-            _stop(workers)
-        else:  # as concurrent.futures does: return now, running tasks end on their own
-            threading.Thread(
-                target=_stop, args=(workers,), name="cairn-pool-stop", daemon=True
-            ).start()
+            self._drain_and_stop()
+        else:
+            threading.Thread(target=self._drain_and_stop, name="cairn-pool-drain").start()
+
+    def _drain_and_stop(self) -> None:
+        with self._lock:
+            while (self._pending or self._inflight) and self._dead is None:
+                self._drained.wait()
+            self._dead = self._dead or "the executor was shut down"
+            workers = list(self._workers)
+        for worker in workers:
+            worker.stop()
 
     def terminate(self) -> None:
         with self._lock:
@@ -159,6 +178,7 @@ class Pool:
             pending, self._pending = list(self._pending), deque()
             running = [task for batch in self._inflight.values() for task in batch]
             workers = list(self._workers)
+            self._drained.notify_all()  # a drain under way stops waiting
         for task in running:  # before the kills, so that they do not read as lost workers
             self._settle(task, False, CancelledError(f"task {task.name!r}: executor terminated"))
         for task in pending:
@@ -178,10 +198,10 @@ class Pool:
             batch = []
             while self._pending and len(batch) < size and (not batch or self._pending[0].cpus <= 1):
                 task = self._pending.popleft()
-                if task.future.running() or task.future.set_running_or_notify_cancel():
+                if _claim(task.future):
                     batch.append(task)
                 else:
-                    wire.unlink(task.segments)  # cancelled while queued
+                    wire.unlink(task.segments)  # cancelled or settled while queued
             if not batch:
                 continue
             worker = self._idle.popleft()
@@ -200,7 +220,7 @@ class Pool:
                 worker.send(batch)
 
     def _cancel(self, task: Task) -> None:
-        if not task.future.cancel():  # already marked running: re-queued after a loss
+        if cancel_now(task.future) is None:  # already marked running: re-queued after a loss
             self._settle(task, False, CancelledError(f"task {task.name!r} was cancelled"))
         wire.unlink(task.segments)
 
@@ -216,6 +236,13 @@ class Pool:
             pass  # cancelled, or settled by terminate(), meanwhile
 
 
-def _stop(workers: list[Worker]) -> None:
-    for worker in workers:
-        worker.stop()
+def _claim(future: Future) -> bool:
+    """Whether a task taken from the queue is to run, marking its future running."""
+    if future.running():  # re-queued after its worker was lost
+        return True
+    if future.cancelled():
+        cancel_now(future)  # a plain `cancel()` has not told `wait`'s waiters yet
+        return False
+    if future.done():  # settled while queued: timed out
+        return False
+    return future.set_running_or_notify_cancel()

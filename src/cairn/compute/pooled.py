@@ -12,6 +12,8 @@ from cairn.compute.task import Task
 
 
 class PoolExecutor(Executor):
+    _kills_running_tasks = True  # a timed-out task's worker is ended (not a thread's)
+
     def __init__(
         self, url: str, workers: int | None, start_worker: Callable[[Pool], Worker]
     ) -> None:
@@ -40,7 +42,7 @@ class PoolExecutor(Executor):
         return task.future
 
     def _abort(self, future: Future) -> None:
-        self._pool.abort(future)
+        self._pool.abort(future, kill=self._kills_running_tasks)
 
     def _new_actor(self, task: Task) -> Callable[[Task], Future]:
         task.cpus = 0  # an actor has its own worker, outside the pool's CPUs

@@ -26,6 +26,7 @@ import ray.exceptions
 
 from cairn.compute._worker import CALL, run_task
 from cairn.compute.executor import Executor
+from cairn.compute.pickled_functions import function_state, same_state
 from cairn.compute.ray_future import RayFuture, cancel_ref
 from cairn.compute.task import Task, unpicklable
 
@@ -118,9 +119,9 @@ class RayExecutor(Executor):
         self._pending: set[RayFuture] = set()  # submitted, maybe still running
         self._sweep_at = SWEEP_AT_LEAST
         self._actors: list = []
-        # (id(fn), in a run, cpus, gpus) -> (fn, remote function); holding fn keeps its id
-        # from being reused by another function.
-        self._remotes: dict[tuple, tuple[object, Callable]] = {}
+        # (id(fn), in a run, cpus, gpus) -> (fn, what its pickle is made of, remote function):
+        # exported again when that changes; holding fn keeps its id from being reused.
+        self._remotes: dict[tuple, tuple[object, tuple, Callable]] = {}
 
     def _start(self, task: Task) -> Future:
         direct = task.kind == CALL and _defined_once(task.payload[0])
@@ -144,15 +145,16 @@ class RayExecutor(Executor):
         in_run = task.context is not None and fn is not _execute
         key = (id(fn), in_run, task.cpus, task.gpus)
         found = self._remotes.get(key)
-        if found is None:
+        state = () if fn is _execute else function_state(fn)
+        if found is None or not same_state(found[1], state):
             if fn is _execute:
                 base = _remote_execute
             else:
                 base = ray.remote(max_retries=0)(_inside_run(fn) if in_run else fn)
             if (task.cpus, task.gpus) != (1.0, 0.0):  # Ray's defaults: options() costs per call
                 base = base.options(num_cpus=task.cpus, num_gpus=task.gpus)
-            found = self._remotes[key] = (fn, base)
-        return found[1]
+            found = self._remotes[key] = (fn, state, base)
+        return found[2]
 
     def _abort(self, future: Future) -> None:
         if future in self._pending:

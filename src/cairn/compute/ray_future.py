@@ -25,7 +25,7 @@ import ray
 import ray.exceptions
 
 from cairn.compute.errors import WorkerLost, remote_exception
-from cairn.compute.policy import cancel_now
+from cairn.compute.task import cancel_now
 
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours the task's name in its tracebacks
 

@@ -72,3 +72,17 @@ def _unpicklable_part(payload: tuple) -> str:
         except Exception:
             return f"{label} (a {type(value).__qualname__})"
     return "the task"
+
+
+def cancel_now(future: Future) -> bool | None:
+    """`Future.cancel` for a future no worker will take from a queue, so nobody else would
+    notify its waiters (`concurrent.futures.wait` and `as_completed` included): they are
+    notified here. True if this call cancelled it, False if it was cancelled already, None
+    if it cannot be (running or done)."""
+    with future._condition:
+        if not Future.cancel(future):
+            return None
+        first = future._state == "CANCELLED"  # not notified yet: cancelled just now
+        if first:
+            future.set_running_or_notify_cancel()
+    return first

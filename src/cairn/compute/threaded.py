@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
-from concurrent.futures import Future
 
 from cairn.compute._worker import run_task
 from cairn.compute.pool import Pool
@@ -54,14 +53,13 @@ class ThreadWorker:
 
 
 class ThreadExecutor(PoolExecutor):
+    _kills_running_tasks = False  # a timed-out task's thread runs it to the end, unobserved
+
     def __init__(self, url: str = "thread", workers: int | None = None) -> None:
         super().__init__(url, workers, ThreadWorker)
 
     def _context(self) -> contextvars.Context:
         return contextvars.copy_context()
-
-    def _abort(self, future: Future) -> None:
-        """A timed-out task's future has failed; its thread runs it to the end, unobserved."""
 
 
 def create(url: str, workers: int | None) -> ThreadExecutor:
