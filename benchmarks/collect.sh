@@ -11,7 +11,10 @@ cd "$(dirname "$0")/.."
   echo "\`python benchmarks/bench_metrics.py\`, then \`bash benchmarks/collect.sh\`."
   echo "Targets that are not met say so; see the closing notes of the issues for why. Tables"
   echo "carry the machine they were measured on: sessions get different machines (AMD EPYC,"
-  echo "Intel Xeon), and a run on one is not comparable with a run on the other."
+  echo "Intel Xeon), and a run on one is not comparable with a run on the other. These are"
+  echo "shared virtual machines: a re-run can move a number by a third, so where a target is"
+  echo "close (the local round trip, cairn on Ray) the issue's closing note gives the spread"
+  echo "over several runs."
   for name in metrics arrays frames lineage steps compute tune tune_overhead; do
     echo
     sed 's/^# /### /' "benchmarks/results/$name.md"
