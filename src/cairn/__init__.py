@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cairn import datasets
-from cairn.compute import WorkerLost, as_completed, executor, map, wait
+from cairn.compute import TaskTimeout, WorkerLost, as_completed, executor, map, wait
 from cairn.errors import (
     CairnError,
     CorruptBlobError,
@@ -75,6 +75,7 @@ __all__ = [
     "executor",
     "map",
     "wait",
+    "TaskTimeout",
     "WorkerLost",
     "datasets",
     "get_run",
