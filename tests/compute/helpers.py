@@ -10,9 +10,11 @@ import contextlib
 import os
 import socket
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import cairn
+import cairn.compute
 
 
 class Mailbox:
@@ -110,6 +112,13 @@ class LoadsOnlyElsewhere:
 
 def make_unloadable(caller_pid: int) -> LoadsOnlyElsewhere:
     return LoadsOnlyElsewhere(caller_pid)
+
+
+def occupy_both_workers(ex: cairn.compute.Executor, mailbox: Mailbox, gate: Gate) -> list[Future]:
+    """Two tasks that hold the two workers until the gate opens; returns once both run."""
+    blockers = [ex.submit(announce_and_wait, mailbox.port, gate.port) for _ in range(2)]
+    assert mailbox.receive() and mailbox.receive()
+    return blockers
 
 
 def announce_and_wait(mailbox: int, gate: int, label: str = "") -> int:

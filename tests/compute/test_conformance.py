@@ -19,6 +19,7 @@ from tests.compute.helpers import (
     explode,
     fail_times,
     make_error,
+    occupy_both_workers,
     raise_unpicklable,
     square,
 )
@@ -113,8 +114,7 @@ def test_an_exception_that_cannot_be_pickled_keeps_its_traceback(ex):
 
 
 def test_cancel_a_queued_task(ex, mailbox, gate):
-    blockers = [ex.submit(announce_and_wait, mailbox.port, gate.port) for _ in range(2)]
-    assert mailbox.receive() and mailbox.receive()  # both workers are busy
+    blockers = occupy_both_workers(ex, mailbox, gate)
     queued = ex.submit(square, 3)
     with_policy = ex.submit(square, 4, timeout=120)
     assert queued.cancel() and queued.cancel()  # a second cancel is harmless
@@ -128,8 +128,7 @@ def test_cancel_a_queued_task(ex, mailbox, gate):
 
 
 def test_shutdown_cancel_futures_cancels_what_has_not_started(ex, mailbox, gate):
-    blockers = [ex.submit(announce_and_wait, mailbox.port, gate.port) for _ in range(2)]
-    assert mailbox.receive() and mailbox.receive()  # both workers are busy
+    occupy_both_workers(ex, mailbox, gate)  # running ones may be stopped or finish
     queued = ex.submit(square, 3)
     ex.shutdown(wait=False, cancel_futures=True)
     assert queued.cancelled()
@@ -138,12 +137,10 @@ def test_shutdown_cancel_futures_cancels_what_has_not_started(ex, mailbox, gate)
         queued.result(timeout=0)
     gate.open()
     ex.shutdown()  # a second shutdown is harmless
-    del blockers  # running ones may be stopped or finish: the backend's choice
 
 
 def test_shutdown_without_wait_still_runs_what_was_submitted(ex, mailbox, gate):
-    blockers = [ex.submit(announce_and_wait, mailbox.port, gate.port) for _ in range(2)]
-    assert mailbox.receive() and mailbox.receive()
+    blockers = occupy_both_workers(ex, mailbox, gate)
     queued = ex.submit(square, 3)
     ex.shutdown(wait=False)
     with pytest.raises(RuntimeError, match="after shutdown"):
@@ -166,8 +163,7 @@ def test_terminate_ends_a_shutdown_that_waits(ex, mailbox, gate):
 
 def test_a_task_that_times_out_while_queued_never_runs(ex, mailbox, gate, tmp_path):
     log = str(tmp_path / "ran")
-    blockers = [ex.submit(announce_and_wait, mailbox.port, gate.port) for _ in range(2)]
-    assert mailbox.receive() and mailbox.receive()  # both workers are busy
+    blockers = occupy_both_workers(ex, mailbox, gate)
     late = ex.submit(append_line, log, "late", timeout=0.5)
     with pytest.raises(TimeoutError, match="append_line"):
         late.result(timeout=60)

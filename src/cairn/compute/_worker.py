@@ -100,7 +100,7 @@ def main(fd: int, slot_fd: int) -> None:
     parent = os.getppid()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     state: dict = {}
-    functions: dict[bytes, object] = {}
+    functions: dict[int, object] = {}
     while True:
         try:
             batch = pickle.loads(conn.recv_bytes())
@@ -111,8 +111,8 @@ def main(fd: int, slot_fd: int) -> None:
             struct.pack_into("q", slot, 0, task_id)
             try:
                 payload = wire.loads(data, segments)
-                if function:
-                    payload = (_load_function(function, functions), *payload)
+                if function is not None:
+                    payload = (_load_function(*function, functions), *payload)
             except Exception as exc:
                 outcome: Outcome = False, failure(exc)
             else:
@@ -121,13 +121,14 @@ def main(fd: int, slot_fd: int) -> None:
         conn.send_bytes(pickle.dumps(results, protocol=5))
 
 
-def _load_function(function: bytes, loaded: dict[bytes, object]) -> object:
-    """The function pickled as `function`, unpickled once per worker."""
-    fn = loaded.get(function)
+def _load_function(number: int, data: bytes, loaded: dict[int, object]) -> object:
+    """The function pickled as `data` (the caller's pickle number `number`), unpickled once
+    per worker."""
+    fn = loaded.get(number)
     if fn is None:
         if len(loaded) >= MAX_FUNCTIONS:
             loaded.clear()
-        fn = loaded[function] = pickle.loads(function)
+        fn = loaded[number] = pickle.loads(data)
     return fn
 
 

@@ -116,7 +116,7 @@ class LocalExecutor(PoolExecutor):
         try:
             if task.kind == _worker.CALL:
                 task.function = self._functions.pickle_of(task.payload[0])
-            payload = task.payload[1:] if task.function else task.payload
+            payload = task.payload if task.function is None else task.payload[1:]
             task.data, task.segments = wire.dumps(payload)
         except Exception as exc:
             raise unpicklable(task, exc) from exc

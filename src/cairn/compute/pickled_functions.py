@@ -12,6 +12,7 @@ shared memory. The Ray backend exports a function again on the same terms.
 from __future__ import annotations
 
 import functools
+import itertools
 import types
 import weakref
 from collections.abc import Callable
@@ -19,28 +20,34 @@ from collections.abc import Callable
 import cloudpickle
 
 MAX_BYTES = 64 * 1024
+Pickled = tuple[int, bytes]  # a number for this pickle, the pickle
 _MISSING = object()
 
 
 class PickledFunctions:
+    """Each kept pickle has a number of its own, by which a worker keeps the function it
+    unpickled: looking it up costs nothing, where keying by the bytes hashed them per task."""
+
     def __init__(self) -> None:
-        self._pickles: weakref.WeakKeyDictionary[Callable, tuple[tuple, bytes]] = (
+        self._pickles: weakref.WeakKeyDictionary[Callable, tuple[tuple, Pickled]] = (
             weakref.WeakKeyDictionary()
         )
+        self._numbers = itertools.count(1)
 
-    def pickle_of(self, fn: object) -> bytes:
-        """The pickle of `fn`, or b"" if `fn` is to travel inside its task."""
+    def pickle_of(self, fn: object) -> Pickled | None:
+        """(number, pickle) of `fn`, or None if `fn` is to travel inside its task."""
         state = function_state(fn)
         if state is None:
-            return b""
+            return None
         kept = self._pickles.get(fn)
         if kept is not None and same_state(kept[0], state):
             return kept[1]
         data = cloudpickle.dumps(fn, protocol=5)
         if len(data) > MAX_BYTES:
-            return b""
-        self._pickles[fn] = (state, data)
-        return data
+            return None
+        pickled = (next(self._numbers), data)
+        self._pickles[fn] = (state, pickled)
+        return pickled
 
 
 def function_state(fn: object) -> tuple | None:

@@ -23,9 +23,9 @@ class Task:
     gpus: float
     future: Future  # of the backend's own kind: the executor makes it
     id: int = field(default_factory=lambda: next(_ids))
-    # Filled by the local pool: the pickled function of a call (b"": inside `data`), the
-    # rest of the payload pickled, and the shared memory it owns.
-    function: bytes = b""
+    # Filled by the local pool: the (number, pickle) of a call's function (None: inside
+    # `data`), the rest of the payload pickled, and the shared memory it owns.
+    function: tuple[int, bytes] | None = None
     data: bytes = b""
     segments: tuple = ()
 
