@@ -17,6 +17,7 @@ import mmap
 import os
 import pickle
 import signal
+import socket
 import struct
 import sys
 import threading
@@ -26,8 +27,10 @@ import cloudpickle
 
 if __package__:
     from cairn.compute import wire
+    from cairn.compute.channel import Channel
 else:  # run as a script: this file's folder is sys.path[0] until main() replaces it
     import wire
+    from channel import Channel
 
 CALL, CHUNK, NEW_ACTOR, ACTOR_CALL = range(4)
 PARENT_CHECK_S = 0.5
@@ -91,19 +94,17 @@ def encode_outcome(outcome: Outcome) -> tuple[bool, bytes, tuple]:
 
 
 def main(fd: int, slot_fd: int) -> None:
-    from multiprocessing.connection import Connection
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
-    conn = Connection(fd)
+    conn = Channel(socket.socket(fileno=fd))
     slot = mmap.mmap(slot_fd, 8)
-    sys.path[:] = pickle.loads(conn.recv_bytes())  # import user modules as the caller does
+    sys.path[:] = pickle.loads(conn.recv())  # import user modules as the caller does
     parent = os.getppid()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     state: dict = {}
     functions: dict[int, object] = {}
     while True:
         try:
-            batch = pickle.loads(conn.recv_bytes())
+            batch = pickle.loads(conn.recv())
         except EOFError:  # the pool closed the socket: shut down
             return
         results = []
@@ -118,7 +119,7 @@ def main(fd: int, slot_fd: int) -> None:
             else:
                 outcome = run_task(kind, payload, context, state)
             results.append((task_id, *encode_outcome(outcome)))
-        conn.send_bytes(pickle.dumps(results, protocol=5))
+        conn.send(pickle.dumps(results, protocol=5))
 
 
 def _load_function(number: int, data: bytes, loaded: dict[int, object]) -> object:

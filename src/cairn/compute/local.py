@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import mmap
-import os
 import pickle
 import signal
 import socket
@@ -18,10 +17,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 from cairn.compute import _worker, wire
+from cairn.compute.channel import Channel
 from cairn.compute.pickled_functions import PickledFunctions
 from cairn.compute.pool import Pool
 from cairn.compute.pooled import PoolExecutor
@@ -46,9 +45,10 @@ class ProcessWorker:
             )
         theirs.close()
         self._socket = ours
-        self._conn = Connection(os.dup(ours.fileno()))
+        self._tasks = Channel(ours)
+        self._replies = Channel(ours.dup())  # the reader's own, closed when it is done
         self._send_lock = threading.Lock()
-        self._conn.send_bytes(pickle.dumps(sys.path))
+        self._tasks.send(pickle.dumps(sys.path))
         threading.Thread(
             target=self._read, name=f"cairn-worker-{self.process.pid}", daemon=True
         ).start()
@@ -57,7 +57,7 @@ class ProcessWorker:
         message = [(t.id, t.kind, t.function, t.data, t.segments, t.context) for t in batch]
         data = pickle.dumps(message, protocol=5)
         with self._send_lock:
-            self._conn.send_bytes(data)
+            self._tasks.send(data)
 
     def running_task_id(self) -> int:
         return struct.unpack_from("q", self._slot)[0]
@@ -86,14 +86,12 @@ class ProcessWorker:
     def _read(self) -> None:
         try:
             while True:
-                results = [
-                    self._decode(*result) for result in pickle.loads(self._conn.recv_bytes())
-                ]
+                results = [self._decode(*result) for result in pickle.loads(self._replies.recv())]
                 self._pool.on_results(self, results)
         except (EOFError, OSError):
             pass
         finally:
-            self._conn.close()
+            self._replies.close()
         code = self.process.wait()
         if not self._stopping:
             self._pool.on_lost(self, _describe_exit(self.process.pid, code))

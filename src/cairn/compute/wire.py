@@ -21,6 +21,10 @@ import tempfile
 import cloudpickle
 
 SHARED_MIN_BYTES = 1 << 20
+PLAIN_DEPTH = 3  # (args, kwargs) of a call, and one level inside them
+PLAIN_MAX_ITEMS = 16  # larger containers (a chunk of map items) go to cloudpickle unchecked
+_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+_CONTAINERS = frozenset({tuple, list, dict})
 SHM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
 _counter = itertools.count()
 
@@ -32,6 +36,8 @@ def dumps(value: object) -> tuple[bytes, tuple[Segment, ...]]:
 
     The caller owns the segments: `unlink` them once the receiver has loaded them.
     """
+    if _plain(value, PLAIN_DEPTH):
+        return pickle.dumps(value, protocol=5), ()
     large: list[pickle.PickleBuffer] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
@@ -49,6 +55,26 @@ def dumps(value: object) -> tuple[bytes, tuple[Segment, ...]]:
         unlink(segments)
         raise
     return data, tuple(segments)
+
+
+def _plain(value: object, depth: int) -> bool:
+    """Whether `value` is builtin atoms in a few small tuples, lists and dicts: what most
+    arguments and results are. pickle writes those exactly as cloudpickle does, in a fifth
+    of the time (cloudpickle builds a pickler in Python per call)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return True
+    if depth == 0 or kind not in _CONTAINERS or len(value) > PLAIN_MAX_ITEMS:
+        return False
+    if kind is dict:
+        for key in value:
+            if type(key) not in _ATOMS:
+                return False
+        value = value.values()
+    for item in value:  # noqa: SIM110 - all() of a generator costs more than the check
+        if not _plain(item, depth - 1):
+            return False
+    return True
 
 
 def loads(data: bytes, segments: tuple[Segment, ...] = (), *, unlink_after: bool = False) -> object:
