@@ -27,7 +27,7 @@ import ray.exceptions
 from cairn.compute._worker import CALL, run_task
 from cairn.compute.executor import Executor
 from cairn.compute.pickled_functions import function_state, same_state
-from cairn.compute.ray_future import RayFuture, cancel_ref
+from cairn.compute.ray_future import RayFuture, cancel_ref, settle_ended
 from cairn.compute.task import Task, unpicklable
 
 _NOT_PLAIN = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
@@ -197,9 +197,7 @@ class RayExecutor(Executor):
             fetch_local=False,
         )
         ended = set(ready)
-        for future in pending:
-            if future.ref in ended:
-                future.result_if_ended()
+        settle_ended([future for future in pending if future.ref in ended])
         self._sweep_at = max(SWEEP_AT_LEAST, 2 * len(self._pending))
 
     def _shutdown(self, wait: bool, cancel_futures: bool) -> None:

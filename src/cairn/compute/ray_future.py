@@ -146,6 +146,20 @@ class RayFuture(Future):
             on_completed(lambda answer: _settler.put(self, answer, _is_error(answer)))
 
 
+def settle_ended(ended: list[RayFuture]) -> None:
+    """Settle futures whose tasks have ended, fetching their objects in one call to Ray
+    rather than one call each (a sweep meeting a thousand ended tasks made a thousand)."""
+    ended = [future for future in ended if not Future.done(future)]
+    try:
+        answers = ray.get([future.ref for future in ended], timeout=0)
+    except Exception:  # one failed, or cannot be loaded here: each future takes its own
+        for future in ended:
+            future.result_if_ended()
+        return
+    for future, answer in zip(ended, answers, strict=True):
+        future._settle(answer, raised=False)
+
+
 class _Settler:
     """One thread settling futures with Ray's answers, in the order they came."""
 
