@@ -140,12 +140,9 @@ def bench_ray(n_tasks: int, n_round: int, n_cpu: int, rounds: int, array: np.nda
                     per_round,
                 )
             )
-            samples["round"].append(
-                round_trip_us(lambda: ray.get(remote_noop.remote(0)), n_round // rounds)
-            )
-            samples["cairn_round"].append(
-                round_trip_us(lambda: ex.submit(noop, 0).result(), n_round // rounds)
-            )
+            for _ in range(n_round // rounds):  # one of each in turn: paired samples
+                samples["round"].append(seconds(lambda: ray.get(remote_noop.remote(0))) * 1e6)
+                samples["cairn_round"].append(seconds(lambda: ex.submit(noop, 0).result()) * 1e6)
             samples["cpu"].append(
                 seconds(lambda: ray.get([remote_spin.remote(i) for i in range(n_cpu)]))
             )
@@ -310,7 +307,8 @@ def main() -> None:
         notes=(
             "`anchor / cairn` above 1 means cairn is faster. Local executor with one worker "
             f"per core ({CORES}); Ray started with num_cpus={CORES}; Ray alone and cairn on Ray "
-            f"alternate round by round ({rounds} rounds; medians). A future per task: "
+            f"alternate round by round ({rounds} rounds; medians), round trips one by one "
+            "(median of all). A future per task: "
             "`[ex.submit(noop, i) ...]`, then each `.result()`, against Ray's same pattern, "
             "`ray.get` of each ref in turn; Ray's batched `ray.get([noop.remote(i) ...])` "
             "is shown for reference (a future is fetched on its own, as `ray.get` of one ref "
