@@ -127,6 +127,12 @@ def announce_and_wait(mailbox: int, gate: int, label: str = "") -> int:
     return os.getpid()
 
 
+def fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
 def fail_times(counter: str, failures: int) -> int:
     """Fails on the first `failures` calls (counted in a file), then returns the call count."""
     path = Path(counter)

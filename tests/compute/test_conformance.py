@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import re
 import threading
 from concurrent.futures import CancelledError
 
@@ -17,6 +18,7 @@ from tests.compute.helpers import (
     announce_and_wait,
     append_line,
     explode,
+    fail_on_three,
     fail_times,
     make_error,
     occupy_both_workers,
@@ -61,6 +63,14 @@ def test_map_keeps_the_order_of_the_items(ex, chunksize):
     assert list(ex.map(add, range(50), range(50), chunksize=chunksize)) == [
         2 * i for i in range(50)
     ]
+
+
+def test_map_runs_its_chunks_at_once_on_both_workers(ex, mailbox, gate):
+    task = functools.partial(announce_and_wait, mailbox.port, gate.port)
+    results = ex.map(task, ["a", "b"], chunksize=1)
+    assert {mailbox.receive()[0], mailbox.receive()[0]} == {"a", "b"}  # both running
+    gate.open()
+    assert len(list(results)) == 2
 
 
 def test_map_raises_an_items_exception_when_reached(ex):
@@ -243,3 +253,13 @@ def test_partial_passes_arguments_named_like_options(ex):
 def test_unknown_scheme_names_the_known_ones():
     with pytest.raises(ValueError, match="known schemes: local, ray, thread"):
         cairn.compute.executor("slurm://cluster")
+
+
+def test_cairn_map_shows_done_total_rate_and_failures_on_stderr(ex, capsys):
+    with pytest.raises(ValueError, match="three"):
+        cairn.compute.map(fail_on_three, range(8), executor=ex, chunksize=1, progress=True)
+    captured = capsys.readouterr()
+    assert "fail_on_three" not in captured.out
+    bar = captured.err
+    assert "fail_on_three" in bar and "8/8" in bar and "1 failed" in bar
+    assert re.search(r"[\d,]+/s", bar)

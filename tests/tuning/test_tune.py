@@ -263,7 +263,9 @@ def test_the_progress_bar_shows_done_running_pruned_failed_and_best(
         quadratic, SPACE, "score", "max", n_trials=6, executor="thread",
         scheduler=None, progress=True, name="shown",
     )  # fmt: skip
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.err
+    assert "tune shown" not in captured.out  # stdout stays the data's
     assert "tune shown" in out and "6/6" in out
     assert "0 running" in out and "0 pruned" in out and "0 failed" in out
     assert f"best {result.best_value:.4g}" in out

@@ -106,11 +106,15 @@ class Executor(ABC):
         if chunksize is None:
             chunksize = math.ceil(len(items) / (CHUNKS_PER_WORKER * max(1, self.workers)))
             chunksize = max(1, min(MAX_CHUNK, chunksize))
-        name, context = task_name(fn), self._context()
+        name = task_name(fn)
         with self._close_lock:
             self._admit()
+            # A context per chunk: on threads it is a `contextvars.Context`, which two threads
+            # cannot run in at once.
             return [
-                self._start(self._task(CHUNK, (fn, items[i : i + chunksize]), name, context))
+                self._start(
+                    self._task(CHUNK, (fn, items[i : i + chunksize]), name, self._context())
+                )
                 for i in range(0, len(items), chunksize)
             ]
 

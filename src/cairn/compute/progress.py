@@ -44,6 +44,7 @@ def map(
 
 
 def _collect(chunks: list, total: int, show: bool, label: str) -> list:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     results: dict[int, list] = {}
@@ -53,15 +54,19 @@ def _collect(chunks: list, total: int, show: bool, label: str) -> list:
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.speed:.0f}/s" if total else ""),
+        TextColumn("{task.fields[rate]}"),
         TextColumn("[red]{task.fields[failures]} failed"),
         TimeElapsedColumn(),
     ]
-    with Progress(*columns, disable=not show, transient=False) as bar:
-        job = bar.add_task(label, total=total, failures=0)
+    # On stderr, the stream whose terminal decides whether it shows: stdout stays the data's.
+    with Progress(*columns, console=Console(stderr=True), disable=not show) as bar:
+        job = bar.add_task(label, total=total, failures=0, rate="")
         for chunk in as_completed(chunks):
             outcomes = chunk.result()
             results[order[id(chunk)]] = outcomes
             failures += sum(not ok for ok, _ in outcomes)
             bar.update(job, advance=len(outcomes), failures=failures)
+            # Rich has no rate until two updates apart in time: a format of it would fail.
+            speed = bar.tasks[0].speed
+            bar.update(job, rate="" if speed is None else f"{speed:,.0f}/s")
     return [outcome for i in range(len(chunks)) for outcome in results[i]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from types import TracebackType
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
@@ -19,6 +20,7 @@ class TuneProgress:
             TextColumn("[red]{task.fields[failed]} failed"),
             TextColumn("best [bold]{task.fields[best]}"),
             TimeElapsedColumn(),
+            console=Console(stderr=True),  # where the terminal that decides `show` is
             disable=not show,
         )
         self._task = self._bar.add_task(
