@@ -15,9 +15,17 @@ import psutil
 import pytest
 
 import cairn.compute
+from cairn.compute import wire
 from cairn.compute.local import WORKER_SCRIPT
 from cairn.errors import CairnError
-from tests.compute.helpers import announce_and_wait, count_up, square
+from tests.compute.helpers import (
+    announce_and_wait,
+    count_up,
+    exit_with,
+    kill_own_process,
+    ones,
+    square,
+)
 from tests.conftest import ROOT
 
 PROCESS_BACKENDS = ["local", pytest.param("ray", marks=pytest.mark.ray)]
@@ -41,6 +49,35 @@ def test_a_killed_worker_fails_its_task_and_the_pool_goes_on(process_url, mailbo
         assert isinstance(lost.value, CairnError)
         assert [f.result(timeout=60) for f in others] == [i * i for i in range(20)]
         assert ex.submit(square, 5).result(timeout=60) == 25
+
+
+def test_results_of_a_batch_whose_worker_died_leave_no_shared_memory(mailbox, gate):
+    def ours() -> set[str]:
+        return {path for path in os.listdir(wire.SHM_DIR) if path.startswith("cairn-")}
+
+    before = ours()
+    with cairn.compute.executor("local", workers=1) as ex:
+        first = ex.submit(announce_and_wait, mailbox.port, gate.port)
+        assert mailbox.receive()
+        big = ex.submit(ones, wire.SHARED_MIN_BYTES // 8 * 2)  # its result: shared memory
+        doomed = ex.submit(kill_own_process)  # in one batch with `big`, after it
+        gate.open()
+        assert first.result(timeout=60) > 0
+        with pytest.raises(cairn.compute.WorkerLost, match="kill_own_process"):
+            doomed.result(timeout=60)
+        assert big.result(timeout=60).sum() == wire.SHARED_MIN_BYTES // 8 * 2  # run again
+    assert ours() == before
+
+
+def test_a_task_that_exits_fails_its_future_and_the_pool_goes_on():
+    with cairn.compute.executor("local", workers=1) as ex:
+        with pytest.raises(cairn.compute.WorkerLost, match="exited with code 3"):
+            ex.submit(exit_with, 3).result(timeout=60)
+        assert ex.submit(square, 4).result(timeout=60) == 16
+    with cairn.compute.executor("thread", workers=1) as ex:  # as in ThreadPoolExecutor
+        with pytest.raises(SystemExit):
+            ex.submit(exit_with, 3).result(timeout=60)
+        assert ex.submit(square, 4).result(timeout=60) == 16
 
 
 def test_a_killed_actor_fails_its_calls(process_url, mailbox, gate):

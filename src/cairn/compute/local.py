@@ -93,6 +93,7 @@ class ProcessWorker:
         finally:
             self._replies.close()
         code = self.process.wait()
+        wire.unlink_left_by(self.process.pid)  # every result it sent has been loaded
         if not self._stopping:
             self._pool.on_lost(self, _describe_exit(self.process.pid, code))
 

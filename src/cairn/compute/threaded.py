@@ -11,7 +11,7 @@ import contextvars
 import queue
 import threading
 
-from cairn.compute._worker import run_task
+from cairn.compute._worker import failure, run_task
 from cairn.compute.pool import Pool
 from cairn.compute.pooled import PoolExecutor
 from cairn.compute.task import Task
@@ -46,9 +46,11 @@ class ThreadWorker:
             results = []
             for task in batch:
                 self._running = task.id
-                results.append(
-                    (task.id, *run_task(task.kind, task.payload, task.context, self._state))
-                )
+                try:
+                    outcome = run_task(task.kind, task.payload, task.context, self._state)
+                except BaseException as exc:  # SystemExit would end this thread unheard
+                    outcome = False, failure(exc)
+                results.append((task.id, *outcome))
             self._pool.on_results(self, results)
 
 

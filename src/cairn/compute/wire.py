@@ -12,6 +12,7 @@ before anything else, and their start-up time is part of every executor's start.
 from __future__ import annotations
 
 import contextlib
+import glob
 import itertools
 import mmap
 import os
@@ -86,6 +87,14 @@ def loads(data: bytes, segments: tuple[Segment, ...] = (), *, unlink_after: bool
 
 def unlink(segments: tuple[Segment, ...] | list[Segment]) -> None:
     for path, _ in segments:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def unlink_left_by(pid: int) -> None:
+    """Remove the segments that process `pid`, now ended, wrote and nobody loaded: the
+    results of a batch whose worker died before sending them."""
+    for path in glob.glob(os.path.join(SHM_DIR, f"cairn-{pid}-*")):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
 
