@@ -143,6 +143,14 @@ def exit_with(code: int) -> None:
     sys.exit(code)
 
 
+class Broken:
+    def __init__(self) -> None:
+        raise ValueError("broken on purpose")
+
+    def get(self) -> int:
+        return 1
+
+
 def fail_on_three(x: int) -> int:
     if x == 3:
         raise ValueError("three")

@@ -13,6 +13,7 @@ import pytest
 
 import cairn.compute
 from tests.compute.helpers import (
+    Broken,
     Counter,
     add,
     announce_and_wait,
@@ -56,6 +57,41 @@ def test_a_function_sees_what_it_names_rebound_between_calls(ex):
     shift.__defaults__ = (100,)
     assert ex.submit(shift).result(timeout=60) == 110
     assert list(ex.map(shift, [1])) == [11]
+
+
+def test_a_function_sees_a_global_rebound_under_a_helper_it_calls(ex):
+    namespace: dict = {}
+    source = "OFFSET = 1\ndef offset():\n    return OFFSET\ndef shift(x):\n    return x + offset()"
+    exec(source, namespace)
+    shift = namespace["shift"]
+    assert ex.submit(shift, 1).result(timeout=60) == 2
+    namespace["OFFSET"] = 10
+    assert ex.submit(shift, 1).result(timeout=60) == 11
+
+
+def test_an_actor_whose_constructor_raises_says_so_on_every_call(ex):
+    broken = ex.actor(Broken)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="constructor failed(.|\n)*broken on purpose"):
+            broken.get().result(timeout=60)
+
+
+def test_map_timeout_counts_from_the_call(ex, mailbox, gate):
+    task = functools.partial(announce_and_wait, mailbox.port, gate.port)
+    results = ex.map(task, ["a", "b"], chunksize=1, timeout=0.5)
+    assert mailbox.receive() and mailbox.receive()  # both blocked: no chunk can end
+    with pytest.raises(concurrent.futures.TimeoutError):
+        next(results)  # the half second has passed: it does not wait another one
+    gate.open()
+
+
+def test_a_done_callback_may_submit_and_wait(ex):
+    seen = []
+    first = ex.submit(square, 2)
+    first.add_done_callback(lambda done: seen.append(ex.submit(square, 3).result(timeout=60)))
+    assert first.result(timeout=60) == 4
+    ex.shutdown(wait=True)
+    assert seen == [9]
 
 
 @pytest.mark.parametrize("chunksize", [None, 1, 7])
@@ -232,6 +268,14 @@ def test_a_task_never_oversubscribes_the_cpus(ex, mailbox, gate):
     gate.open()
     assert mailbox.receive().startswith("small")
     assert whole.result(timeout=60) and small.result(timeout=60)
+
+
+def test_a_task_larger_than_the_pool_is_refused(ex):
+    with pytest.raises(ValueError, match="needs 5 CPUs"):
+        ex.submit(square, 1, resources={"cpus": 5})
+    with pytest.raises(ValueError, match="needs 1 CPUs and 1 GPUs"):
+        ex.submit(square, 1, resources={"gpus": 1})
+    assert ex.submit(square, 3).result(timeout=60) == 9
 
 
 def test_unknown_resources_are_refused(ex):

@@ -11,6 +11,7 @@ import textwrap
 import threading
 from concurrent.futures import CancelledError
 
+import numpy as np
 import psutil
 import pytest
 
@@ -67,6 +68,21 @@ def test_results_of_a_batch_whose_worker_died_leave_no_shared_memory(mailbox, ga
             doomed.result(timeout=60)
         assert big.result(timeout=60).sum() == wire.SHARED_MIN_BYTES // 8 * 2  # run again
     assert ours() == before
+
+
+def test_a_task_refused_for_its_resources_leaves_no_shared_memory():
+    before = set(os.listdir(wire.SHM_DIR))
+    with cairn.compute.executor("local", workers=1) as ex:
+        big = np.zeros(wire.SHARED_MIN_BYTES // 8 * 2)
+        with pytest.raises(ValueError, match="needs 5 CPUs"):
+            ex.submit(square, big, resources={"cpus": 5})
+    assert set(os.listdir(wire.SHM_DIR)) == before
+
+
+@pytest.mark.parametrize("url", ["local", "thread"])
+def test_zero_workers_is_refused(url):
+    with pytest.raises(ValueError, match="at least 1"):
+        cairn.compute.executor(url, workers=0)
 
 
 def test_a_task_that_exits_fails_its_future_and_the_pool_goes_on():

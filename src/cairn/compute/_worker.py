@@ -78,9 +78,16 @@ def _execute(kind: int, payload: tuple, state: dict) -> object:
         return outcomes
     if kind == NEW_ACTOR:
         cls, args, kwargs = payload
-        state["actor"] = cls(*args, **kwargs)
+        try:
+            state["actor"] = cls(*args, **kwargs)
+        except Exception as exc:
+            state["failed"] = failure(exc)[1]
+            raise
         return None
     method, args, kwargs = payload
+    if "actor" not in state:
+        why = state.get("failed", "its constructor never reached this worker\n")
+        raise RuntimeError(f"this actor was never created; its constructor failed:\n{why}")
     return getattr(state["actor"], method)(*args, **kwargs)
 
 

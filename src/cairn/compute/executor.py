@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import math
 import threading
+import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -85,11 +86,13 @@ class Executor(ABC):
         """Results of `fn` over the items, in order; an item's exception is raised when
         reached. Items travel in chunks, so tiny tasks cost microseconds each."""
         chunks = self.map_chunks(fn, list(zip(*iterables, strict=False)), chunksize)
+        deadline = None if timeout is None else time.monotonic() + timeout  # from the call
 
         def results() -> Iterator:
             try:
                 for chunk in chunks:
-                    for ok, value in chunk.result(timeout):
+                    left = None if deadline is None else deadline - time.monotonic()
+                    for ok, value in chunk.result(left):
                         if not ok:
                             raise remote_exception(*value)
                         yield value

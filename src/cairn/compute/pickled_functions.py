@@ -2,11 +2,13 @@
 
 Pickling a function defined in a script (by value, with cloudpickle) was a sixth of a small
 task's round trip. A function's pickle is reused while its code, defaults, attributes and
-the globals it names are the very same objects; rebinding any of them (`THRESHOLD = 0.7`)
-pickles it again. An object changed in place (a list appended to) is not noticed, as with
-Ray, which pickles a remote function once. Pickles over `MAX_BYTES` (a function naming a
-large array) are not kept: they travel inside each task, where large buffers go through
-shared memory. The Ray backend exports a function again on the same terms.
+the globals it names (and those named by the functions of its module that it calls) are
+the very same objects; rebinding any of them (`THRESHOLD = 0.7`) pickles it again. An
+object changed in place (a list appended to) is not noticed, nor a global read by a method
+of a class of the script, as with Ray, which pickles a remote function once. Pickles over
+`MAX_BYTES` (a function naming a large array) are not kept: they travel inside each task,
+where large buffers go through shared memory. The Ray backend exports a function again on
+the same terms.
 """
 
 from __future__ import annotations
@@ -57,14 +59,25 @@ def function_state(fn: object) -> tuple | None:
         return () if isinstance(fn.__self__, types.ModuleType | None) else None
     if not isinstance(fn, types.FunctionType) or fn.__closure__ is not None:
         return None
+    state: list = []
+    _add_state(fn, state, {id(fn)})
+    return tuple(state)
+
+
+def _add_state(fn: types.FunctionType, state: list, seen: set[int]) -> None:
+    """Append what `fn`'s pickle holds, and what the functions of its module that it names
+    hold (pickled with it by value: `f` calling `helper` that reads a rebound global)."""
     names = fn.__globals__
-    return (
-        fn.__code__,
-        fn.__defaults__,
-        fn.__kwdefaults__,
-        *fn.__dict__.items(),
-        *(names.get(name, _MISSING) for name in _global_names(fn.__code__)),
-    )
+    found = [names.get(name, _MISSING) for name in _global_names(fn.__code__)]
+    state += (fn.__code__, fn.__defaults__, fn.__kwdefaults__, *fn.__dict__.items(), *found)
+    for value in found:
+        if (
+            isinstance(value, types.FunctionType)
+            and value.__globals__ is names
+            and id(value) not in seen
+        ):
+            seen.add(id(value))
+            _add_state(value, state, seen)
 
 
 @functools.lru_cache(maxsize=1024)

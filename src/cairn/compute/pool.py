@@ -81,17 +81,21 @@ class Pool:
         self._send(sends)
 
     def on_results(self, worker: Worker, results: list[Result]) -> None:
+        # Settled first: done-callbacks run here (on a thread worker, in that worker), and
+        # one that submits and waits must not find its task handed to this worker.
         with self._lock:
-            batch = {task.id: task for task in self._inflight.pop(worker, [])}
+            batch = {task.id: task for task in self._inflight.get(worker, [])}
+        for task_id, ok, value in results:
+            task = batch.get(task_id)
+            if task is not None:
+                self._settle(task, ok, value if ok else remote_exception(*value))
+        with self._lock:
+            self._inflight.pop(worker, None)
             self._release(worker)
             self._idle.append(worker)
             sends = self._assign()
             self._drained.notify_all()
         self._send(sends)
-        for task_id, ok, value in results:
-            task = batch.get(task_id)
-            if task is not None:
-                self._settle(task, ok, value if ok else remote_exception(*value))
 
     def on_lost(self, worker: Worker, how: str) -> None:
         """`worker` died; `how` says how (exit code, signal)."""

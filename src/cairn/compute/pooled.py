@@ -19,7 +19,7 @@ class PoolExecutor(Executor):
     ) -> None:
         super().__init__()
         self.url = url
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, not {self.workers}")
         self._start_worker = start_worker
@@ -33,6 +33,7 @@ class PoolExecutor(Executor):
         return self._start_on(self._pool, task)
 
     def _start_on(self, pool: Pool, task: Task) -> Future:
+        pool.check_fits(task)  # before `_prepare` writes shared memory nobody would remove
         try:
             self._prepare(task)
         except Exception as exc:

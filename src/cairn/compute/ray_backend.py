@@ -115,7 +115,12 @@ class RayExecutor(Executor):
         super().__init__()
         self.url = url
         _RayUse.join(url, workers)
-        self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
+        totals = ray.cluster_resources()
+        self.workers = workers or int(totals.get("CPU", 1))
+        # A local Ray keeps its size, and queues a task larger than itself for ever: such a
+        # task is refused, as by a local pool. A remote cluster may grow to fit it.
+        local = not url.startswith("ray://")
+        self._totals = (totals.get("CPU", 0), totals.get("GPU", 0)) if local else None
         self._pending: set[RayFuture] = set()  # submitted, maybe still running
         self._sweep_at = SWEEP_AT_LEAST
         self._actors: list = []
@@ -124,6 +129,8 @@ class RayExecutor(Executor):
         self._remotes: dict[tuple, tuple[object, tuple, Callable]] = {}
 
     def _start(self, task: Task) -> Future:
+        if self._totals is not None:
+            self._check_fits(task)
         direct = task.kind == CALL and _defined_once(task.payload[0])
         try:
             if direct:
@@ -140,6 +147,14 @@ class RayExecutor(Executor):
             task.future.set_exception(unpicklable(task, exc))
             return task.future
         return self._track(task, ref, bare=direct and task.context is None)
+
+    def _check_fits(self, task: Task) -> None:
+        cpus, gpus = self._totals
+        if task.cpus > cpus or task.gpus > gpus:
+            raise ValueError(
+                f"task {task.name!r} needs {task.cpus:g} CPUs and {task.gpus:g} GPUs; this "
+                f"Ray has {cpus:g} CPUs and {gpus:g} GPUs"
+            )
 
     def _remote_for(self, fn: Callable, task: Task) -> Callable:
         in_run = task.context is not None and fn is not _execute
