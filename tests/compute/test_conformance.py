@@ -7,6 +7,7 @@ import concurrent.futures
 import functools
 import re
 import threading
+import time
 from concurrent.futures import CancelledError
 
 import pytest
@@ -78,10 +79,14 @@ def test_an_actor_whose_constructor_raises_says_so_on_every_call(ex):
 
 def test_map_timeout_counts_from_the_call(ex, mailbox, gate):
     task = functools.partial(announce_and_wait, mailbox.port, gate.port)
-    results = ex.map(task, ["a", "b"], chunksize=1, timeout=0.5)
+    started = time.monotonic()
+    results = ex.map(task, ["a", "b"], chunksize=1, timeout=1.0)
     assert mailbox.receive() and mailbox.receive()  # both blocked: no chunk can end
+    threading.Event().wait(max(0.0, started + 1.0 - time.monotonic()))  # the timeout passes
+    asked = time.monotonic()
     with pytest.raises(concurrent.futures.TimeoutError):
-        next(results)  # the half second has passed: it does not wait another one
+        next(results)
+    assert time.monotonic() - asked < 0.5  # at once, not after another second
     gate.open()
 
 
