@@ -280,6 +280,8 @@ def test_a_task_larger_than_the_pool_is_refused(ex):
         ex.submit(square, 1, resources={"cpus": 5})
     with pytest.raises(ValueError, match="needs 1 CPUs and 1 GPUs"):
         ex.submit(square, 1, resources={"gpus": 1})
+    with pytest.raises(ValueError, match="1 GPUs; this"):
+        ex.actor(Counter, resources={"gpus": 1})
     assert ex.submit(square, 3).result(timeout=60) == 9
 
 

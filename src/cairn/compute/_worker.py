@@ -55,12 +55,16 @@ def run_task(kind: int, payload: tuple, context: object, state: dict) -> Outcome
 
 def failure(exc: BaseException) -> tuple[BaseException | None, str]:
     """An exception with its traceback as text, both safe to pickle."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    text = traceback_text(exc)
     try:
         pickle.loads(cloudpickle.dumps(exc))
     except Exception:  # the text is all the caller gets
         return None, text
     return exc.with_traceback(None), text
+
+
+def traceback_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 def _execute(kind: int, payload: tuple, state: dict) -> object:
@@ -81,7 +85,7 @@ def _execute(kind: int, payload: tuple, state: dict) -> object:
         try:
             state["actor"] = cls(*args, **kwargs)
         except Exception as exc:
-            state["failed"] = failure(exc)[1]
+            state["failed"] = traceback_text(exc)
             raise
         return None
     method, args, kwargs = payload

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from cairn.compute import wire
 from cairn.compute.errors import WorkerLost, remote_exception
-from cairn.compute.task import Task, cancel_now
+from cairn.compute.task import Task, cancel_now, check_fits
 
 MAX_BATCH = 64
 
@@ -62,14 +62,10 @@ class Pool:
         self._idle: deque[Worker] = deque(workers)
 
     def check_fits(self, task: Task) -> None:
-        if task.cpus > self.size or task.gpus > self.gpus:
-            raise ValueError(
-                f"task {task.name!r} needs {task.cpus:g} CPUs and {task.gpus:g} GPUs; this "
-                f"pool has {self.size} CPUs (one per worker) and {self.gpus:g} GPUs"
-            )
+        check_fits(task, self.size, self.gpus, "this pool (a CPU per worker)")
 
     def submit(self, task: Task) -> None:
-        self.check_fits(task)
+        """Queue `task`, which `check_fits` has let through."""
         with self._lock:
             dead = self._dead
             if dead is None:

@@ -28,7 +28,7 @@ from cairn.compute._worker import CALL, run_task
 from cairn.compute.executor import Executor
 from cairn.compute.pickled_functions import function_state, same_state
 from cairn.compute.ray_future import RayFuture, cancel_ref, settle_ended
-from cairn.compute.task import Task, unpicklable
+from cairn.compute.task import Task, check_fits, unpicklable
 
 _NOT_PLAIN = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
@@ -129,8 +129,7 @@ class RayExecutor(Executor):
         self._remotes: dict[tuple, tuple[object, tuple, Callable]] = {}
 
     def _start(self, task: Task) -> Future:
-        if self._totals is not None:
-            self._check_fits(task)
+        self._check_fits(task)
         direct = task.kind == CALL and _defined_once(task.payload[0])
         try:
             if direct:
@@ -149,12 +148,8 @@ class RayExecutor(Executor):
         return self._track(task, ref, bare=direct and task.context is None)
 
     def _check_fits(self, task: Task) -> None:
-        cpus, gpus = self._totals
-        if task.cpus > cpus or task.gpus > gpus:
-            raise ValueError(
-                f"task {task.name!r} needs {task.cpus:g} CPUs and {task.gpus:g} GPUs; this "
-                f"Ray has {cpus:g} CPUs and {gpus:g} GPUs"
-            )
+        if self._totals is not None:
+            check_fits(task, *self._totals, "this Ray")
 
     def _remote_for(self, fn: Callable, task: Task) -> Callable:
         in_run = task.context is not None and fn is not _execute
@@ -176,6 +171,7 @@ class RayExecutor(Executor):
             cancel_ref(future.ref, force=True)
 
     def _new_actor(self, task: Task) -> Callable[[Task], Future]:
+        self._check_fits(task)
         actor = _RemoteActor.options(num_cpus=task.cpus, num_gpus=task.gpus).remote()
         self._actors.append(actor)
 

@@ -44,6 +44,16 @@ def parse_resources(resources: Mapping[str, float] | None) -> tuple[float, float
     return cpus, gpus
 
 
+def check_fits(task: Task, cpus: float, gpus: float, where: str) -> None:
+    """Refuse `task` if it needs more CPUs or GPUs than `where` has in all: it would wait
+    for ever."""
+    if task.cpus > cpus or task.gpus > gpus:
+        raise ValueError(
+            f"task {task.name!r} needs {task.cpus:g} CPUs and {task.gpus:g} GPUs; "
+            f"{where} has {cpus:g} CPUs and {gpus:g} GPUs"
+        )
+
+
 def task_name(fn: object) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
