@@ -7,15 +7,21 @@ the member it names (`RunStatus("finished")`) and a member compares equal to its
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-class _Text(str, Enum):
+class TextEnum(str, Enum):
+    """A str enum whose str() is its value on every Python version."""
+
     def __str__(self) -> str:
         return self.value
 
 
-class RunStatus(_Text):
+class RunStatus(TextEnum):
     """Where a run is in its life. Only `RUNNING` is not final."""
 
     RUNNING = "running"
@@ -30,7 +36,7 @@ class RunStatus(_Text):
         return self is not RunStatus.RUNNING
 
 
-class TrialState(_Text):
+class TrialState(TextEnum):
     """A tuning trial's outcome as the search sees it."""
 
     RUNNING = "running"
@@ -61,11 +67,11 @@ _TRIAL_RUN_STATUS = {
 }
 
 
-class Direction(_Text):
+class Direction(TextEnum):
     """Whether a study looks for the largest or the smallest value of its metric."""
 
     MAX = "max"
     MIN = "min"
 
-    def best(self, values):  # noqa: ANN001, ANN201 - any iterable of comparables
+    def best(self, values: Iterable[T]) -> T:
         return max(values) if self is Direction.MAX else min(values)
