@@ -28,7 +28,7 @@ class RunStatus(TextEnum):
     FINISHED = "finished"
     FAILED = "failed"
     KILLED = "killed"  # SIGTERM or Ctrl-C: the process said so before it ended
-    CRASHED = "crashed"  # the process vanished (SIGKILL, power loss): derived, see tracking.liveness
+    CRASHED = "crashed"  # its process vanished (SIGKILL, power loss); derived when read
     PRUNED = "pruned"  # a tuning trial stopped early by its scheduler
 
     @property
