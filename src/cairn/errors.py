@@ -14,7 +14,8 @@ class InvalidNameError(CairnError, ValueError):
 
 
 class InvalidValueError(CairnError, ValueError):
-    """A metric or param value of a type cairn cannot store."""
+    """A value cairn cannot take: a metric or param of a type it cannot store, or an argument
+    outside what a function accepts (a lineage direction, a dataset version, a moment)."""
 
 
 class RunEndedError(CairnError):
@@ -43,3 +44,11 @@ class FilterSyntaxError(CairnError, ValueError):
 
 class CodecError(CairnError):
     """A value no codec can encode, or bytes a codec cannot decode."""
+
+
+class BeforeStoreError(CairnError, ValueError):
+    """An `as_of` earlier than the store's first record."""
+
+
+class VersionContentionError(CairnError, RuntimeError):
+    """Other writers kept taking the next version number of a name this one tried to save."""

@@ -1,61 +1,17 @@
-"""Points in time: what `as_of=` accepts, and when a store began."""
+"""`cairn.as_of`: a read-only view of the store at a moment, over runs, artifacts, datasets and
+lineage (the layer above all of them)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
-
-from cairn.errors import CairnError, NotFoundError
+from cairn import datasets
+from cairn.errors import NotFoundError
 from cairn.lineage import LineageGraph, lineage
-from cairn.store import Store, get_store, schema
+from cairn.store import Store, get_store
+from cairn.store.moments import When, checked_timestamp
 from cairn.tracking.artifacts import ArtifactRef, resolve
 from cairn.tracking.query import RunRecord, get_run, search_runs
-
-
-class BeforeStoreError(CairnError, ValueError):
-    """An `as_of` earlier than the store's first record."""
-
-
-def to_timestamp(when: dt.datetime | dt.date | float | int | str) -> float:
-    """Epoch seconds for a datetime (naive = local time), a date, an ISO string or a number."""
-    if isinstance(when, bool):
-        raise CairnError(f"as_of must be a datetime, not {when!r}")
-    if isinstance(when, int | float):
-        return float(when)
-    if isinstance(when, str):
-        try:
-            when = dt.datetime.fromisoformat(when)
-        except ValueError:
-            raise CairnError(
-                f"as_of {when!r} is not an ISO date or time (2026-11-23T14:00)"
-            ) from None
-    if isinstance(when, dt.datetime):
-        return when.timestamp()
-    if isinstance(when, dt.date):
-        return dt.datetime.combine(when, dt.time.max).timestamp()
-    raise CairnError(
-        f"as_of must be a datetime, a date, an ISO string or epoch seconds, not {when!r}"
-    )
-
-
-def store_created(store: Store) -> float:
-    with store.reader() as conn:
-        value = conn.execute(
-            sa.select(schema.store_info.c.value).where(schema.store_info.c.key == "created")
-        ).scalar()
-    return float(value)
-
-
-def checked_timestamp(store: Store, when: dt.datetime | dt.date | float | int | str) -> float:
-    """`to_timestamp(when)`, refusing a time before the store existed."""
-    ts = to_timestamp(when)
-    created = store_created(store)
-    if ts < created:
-        began = dt.datetime.fromtimestamp(created).isoformat(timespec="seconds")
-        asked = dt.datetime.fromtimestamp(ts).isoformat(timespec="seconds")
-        raise BeforeStoreError(f"as_of {asked} is before this store existed (it began {began})")
-    return ts
 
 
 class StoreAsOf:
@@ -90,8 +46,6 @@ class StoreAsOf:
         return self.store.get_value(artifact.digest)
 
     def load_dataset(self, name: str, version: int | str | None = None) -> object:
-        from cairn import datasets
-
         if version not in (None, "latest"):
             ref = datasets.get(name, version, store=self.store)
             if ref.created > self.ts:
@@ -107,9 +61,7 @@ class StoreAsOf:
         return lineage(subject, direction, depth, as_of=self.ts, store=self.store)
 
 
-def as_of(
-    when: dt.datetime | dt.date | float | int | str, *, store: Store | None = None
-) -> StoreAsOf:
+def as_of(when: When, *, store: Store | None = None) -> StoreAsOf:
     """The store as it was at `when` (a datetime; naive means local time)."""
     store = store or get_store()
     return StoreAsOf(store, checked_timestamp(store, when))

@@ -7,12 +7,11 @@ registering it again adds no version; changing one file stores only that file.
 
 from __future__ import annotations
 
-import os
-import tempfile
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cairn.atomic import write_atomically
 from cairn.errors import CairnError, NotFoundError
 from cairn.store import Store, schema
 from cairn.store.database import dialect_insert
@@ -42,10 +41,7 @@ class FileSet:
         for relative_path in sorted(self.files):
             target = dest / relative_path
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(self.read(relative_path))
-            os.replace(tmp, target)
+            write_atomically(target, self.read(relative_path))
         return dest
 
     def _store(self) -> Store:
@@ -61,24 +57,19 @@ def snapshot(store: Store, path: Path) -> dict:
     paths = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     if not paths:
         raise CairnError(f"{path} holds no files to register")
-    files: dict[str, list] = {}
-    rows = []
-    for file in paths:
-        data = file.read_bytes()
-        digest = store.blobs.put(data)
-        relative = file.name if file == path else file.relative_to(path).as_posix()
-        files[relative] = [digest, len(data)]
-        rows.append(
-            {
-                "digest": digest,
-                "size": len(data),
-                "codec": "bytes",
-                "meta": "{}",
-                "created": time.time(),
-            }
-        )
-    with store.writer() as conn:
-        conn.execute(dialect_insert(conn, schema.blobs).on_conflict_do_nothing(), rows)
+    sizes: list[int] = []
+
+    def contents() -> Iterator[bytes]:
+        for file in paths:
+            data = file.read_bytes()
+            sizes.append(len(data))
+            yield data
+
+    digests = store.put_values(contents(), codec="bytes")
+    files = {
+        (file.name if file == path else file.relative_to(path).as_posix()): [digest, size]
+        for file, digest, size in zip(paths, digests, sizes, strict=True)
+    }
     return {"kind": KIND, "files": files}
 
 

@@ -7,13 +7,14 @@ import json
 
 from rich.tree import Tree
 
-from cairn.lineage.graph import ARTIFACT, LineageGraph, Node
+from cairn.lineage.graph import LineageGraph, Node
+from cairn.store.nodes import NodeKind, parse_node
 
 PROV_NAMESPACE = "https://cairn.dev/ns/prov#"
 
 
 def _describe(node: Node) -> str:
-    if node.kind == ARTIFACT:
+    if node.kind is NodeKind.ARTIFACT:
         a = node.attrs
         return f"[bold]{node.label}[/] [dim]{a['kind']} {a['digest'][:12]}[/]"
     a = node.attrs
@@ -49,8 +50,8 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _prov_id(node_id: str) -> str:
-    kind, key = node_id.split(":", 1)
-    return f"cairn:{kind}/{key}"
+    kind, key = parse_node(node_id)
+    return f"cairn:{kind.value}/{key}"
 
 
 def to_prov_json(graph: LineageGraph) -> dict:
@@ -58,7 +59,7 @@ def to_prov_json(graph: LineageGraph) -> dict:
     doc: dict = {"prefix": {"cairn": PROV_NAMESPACE}, "entity": {}, "activity": {}}
     for node in graph.nodes.values():
         a = node.attrs
-        if node.kind == ARTIFACT:
+        if node.kind is NodeKind.ARTIFACT:
             doc["entity"][_prov_id(node.id)] = {
                 "prov:label": node.label,
                 "prov:type": f"cairn:{a['kind']}",
@@ -87,7 +88,7 @@ def to_dot(graph: LineageGraph) -> str:
     """Graphviz: artifacts as ellipses, runs as boxes, arrows from product to source."""
     lines = ["digraph lineage {", "  rankdir=BT;"]
     for node in graph.nodes.values():
-        shape = "ellipse" if node.kind == ARTIFACT else "box"
+        shape = "ellipse" if node.kind is NodeKind.ARTIFACT else "box"
         label = json.dumps(node.label)
         lines.append(f"  {json.dumps(node.id)} [label={label}, shape={shape}];")
     for src, dst, relation in graph.edges:

@@ -13,18 +13,18 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from cairn.errors import CairnError, NotFoundError
+from cairn.errors import CairnError, InvalidValueError, NotFoundError
 from cairn.store import Store, get_store, schema
+from cairn.store.nodes import NodeKind, artifact_node, parse_node, run_node
 from cairn.tracking.artifacts import ArtifactRef, resolve
 
-ARTIFACT, RUN = "artifact", "run"
 _CHUNK = 500  # ids per IN list, within SQLite's variable limit
 
 
 @dataclass
 class Node:
-    id: str  # "artifact:12" or "run:01H..."
-    kind: str
+    id: str  # "artifact:12" or "run:01H...", built by cairn.store.nodes
+    kind: NodeKind
     label: str
     attrs: dict = field(default_factory=dict)
 
@@ -43,10 +43,10 @@ class LineageGraph:
         return [(src, rel) for src, dst, rel in self.edges if dst == node]
 
     def artifacts(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.kind == ARTIFACT]
+        return [n for n in self.nodes.values() if n.kind is NodeKind.ARTIFACT]
 
     def runs(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.kind == RUN]
+        return [n for n in self.nodes.values() if n.kind is NodeKind.RUN]
 
 
 def node_of(subject: object, store: Store) -> str:
@@ -55,18 +55,31 @@ def node_of(subject: object, store: Store) -> str:
         return subject.node
     run_id = getattr(subject, "id", None)
     if isinstance(run_id, str) and hasattr(subject, "experiment"):
-        return f"run:{run_id}"
+        return run_node(run_id)
     if isinstance(subject, str):
-        if subject.startswith((f"{RUN}:", f"{ARTIFACT}:")):
-            return subject
+        if subject.startswith(tuple(f"{kind.value}:" for kind in NodeKind)):
+            return _checked_node(subject)
         with store.reader() as conn:
             is_run = conn.execute(
                 sa.select(schema.runs.c.id).where(schema.runs.c.id == subject.upper())
             ).first()
         if is_run:
-            return f"run:{subject.upper()}"
+            return run_node(subject.upper())
         return resolve(store, subject).node
     raise CairnError(f"lineage of {subject!r}: pass an artifact reference, a run or a run id")
+
+
+def _checked_node(text: str) -> str:
+    """A node id given as text, normalized; an artifact's id must be a number."""
+    try:
+        kind, ident = parse_node(text)
+    except ValueError:
+        raise NotFoundError(f"{text!r} is not a node id (artifact:ID or run:ID)") from None
+    if kind is NodeKind.RUN:
+        return run_node(ident.upper())
+    if not ident.isdigit():
+        raise NotFoundError(f"{text!r} names no artifact: artifact ids are numbers")
+    return artifact_node(int(ident))
 
 
 def lineage(
@@ -79,9 +92,9 @@ def lineage(
 ) -> LineageGraph:
     """Everything `subject` came from (`up`) or everything made from it (`down`)."""
     if direction not in ("up", "down"):
-        raise CairnError(f"direction must be 'up' or 'down', not {direction!r}")
+        raise InvalidValueError(f"direction must be 'up' or 'down', not {direction!r}")
     if depth is not None and depth < 0:
-        raise CairnError(f"depth must be 0 or more, not {depth}")
+        raise InvalidValueError(f"depth must be 0 or more, not {depth}")
     store = store or get_store()
     root = node_of(subject, store)
     edges_table = schema.lineage_edges
@@ -122,15 +135,17 @@ def lineage(
 
 
 def _describe(conn: sa.Connection, node_ids: set[str]) -> dict[str, Node]:
-    artifact_ids = [int(n.split(":", 1)[1]) for n in node_ids if n.startswith("artifact:")]
-    run_ids = [n.split(":", 1)[1] for n in node_ids if n.startswith("run:")]
+    parsed = [parse_node(n) for n in node_ids]
+    artifact_ids = [int(ident) for kind, ident in parsed if kind is NodeKind.ARTIFACT]
+    run_ids = [ident for kind, ident in parsed if kind is NodeKind.RUN]
     nodes: dict[str, Node] = {}
     table = schema.artifacts
     for chunk in _chunks(artifact_ids):
         for r in conn.execute(sa.select(table).where(table.c.id.in_(chunk))):
-            nodes[f"artifact:{r.id}"] = Node(
-                f"artifact:{r.id}",
-                ARTIFACT,
+            node = artifact_node(r.id)
+            nodes[node] = Node(
+                node,
+                NodeKind.ARTIFACT,
                 f"{r.name}:{r.version}",
                 {
                     "name": r.name,
@@ -149,9 +164,10 @@ def _describe(conn: sa.Connection, node_ids: set[str]) -> dict[str, Node]:
             .where(runs.c.id.in_(chunk))
         )
         for r in conn.execute(query):
-            nodes[f"run:{r.id}"] = Node(
-                f"run:{r.id}",
-                RUN,
+            node = run_node(r.id)
+            nodes[node] = Node(
+                node,
+                NodeKind.RUN,
                 f"{r.experiment}/{r.name}",
                 {
                     "id": r.id,

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from cairn.errors import NotFoundError
+from cairn.errors import NotFoundError, VersionContentionError
 from cairn.store import Store, schema
 from cairn.store.database import dialect_insert
+from cairn.store.nodes import artifact_node, run_node
 
 MAX_VERSION_RETRIES = 20
 
@@ -36,7 +37,7 @@ class ArtifactRef:
     @property
     def node(self) -> str:
         """Its id in the lineage graph."""
-        return f"artifact:{self.id}"
+        return artifact_node(self.id)
 
     @classmethod
     def from_row(cls, row: sa.Row) -> ArtifactRef:
@@ -79,11 +80,41 @@ def save_artifact(
                 ).inserted_primary_key[0]
                 ref = ArtifactRef(artifact_id, name, version, digest, run_id, kind, now, meta or {})
                 if run_id is not None:
-                    add_edge(conn, ref.node, f"run:{run_id}", "wasGeneratedBy", now)
+                    add_edge(conn, ref.node, run_node(run_id), "wasGeneratedBy", now)
             return ref
         except sa.exc.IntegrityError:
-            continue  # another process took this version number; take the next one
-    raise RuntimeError(f"could not allocate a version for artifact {name!r}")
+            if not _version_taken(store, name, version):
+                _raise_missing(store, run_id, digest)
+                raise
+            # another process took this version number; take the next one
+    raise VersionContentionError(
+        f"could not record artifact {name!r}: other writers took the next version number "
+        f"{MAX_VERSION_RETRIES} times in a row"
+    )
+
+
+def _version_taken(store: Store, name: str, version: int) -> bool:
+    table = schema.artifacts
+    with store.reader() as conn:
+        return (
+            conn.execute(
+                sa.select(table.c.id).where(table.c.name == name, table.c.version == version)
+            ).first()
+            is not None
+        )
+
+
+def _raise_missing(store: Store, run_id: str | None, digest: str) -> None:
+    """Name the missing row that made an artifact's insert fail, if one is missing."""
+    runs, blobs = schema.runs, schema.blobs
+    with store.reader() as conn:
+        if (
+            run_id is not None
+            and not conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first()
+        ):
+            raise NotFoundError(f"run {run_id} does not exist in {store.description}")
+        if not conn.execute(sa.select(blobs.c.digest).where(blobs.c.digest == digest)).first():
+            raise NotFoundError(f"blob {digest} is not recorded in {store.description}")
 
 
 def resolve(store: Store, ref: ArtifactRef | str, as_of: float | None = None) -> ArtifactRef:
@@ -119,7 +150,7 @@ def resolve(store: Store, ref: ArtifactRef | str, as_of: float | None = None) ->
 def record_input(store: Store, run_id: str, artifact: ArtifactRef) -> None:
     """Run `run_id` read `artifact`: an edge of the lineage graph."""
     with store.writer() as conn:
-        add_edge(conn, f"run:{run_id}", artifact.node, "used", time.time())
+        add_edge(conn, run_node(run_id), artifact.node, "used", time.time())
 
 
 def add_edge(conn: sa.Connection, src: str, dst: str, relation: str, created: float) -> None:
