@@ -93,3 +93,53 @@ def test_third_party_codec():
 def test_lambda_via_cloudpickle():
     enc = encode(lambda x: x * 3)
     assert decode(enc.codec, enc.data, enc.meta)(2) == 6
+
+
+def test_json_documents_are_canonical_and_come_back_equal():
+    document = {"b": [1, 2.5, None, "x"], "a": {"nested": True}}
+    enc = encode(document, codec="json")
+    assert enc.codec == "json" and enc.meta == {}
+    # Keys sorted, the form code and environment records have always been stored in.
+    assert bytes(enc.data) == b'{"a": {"nested": true}, "b": [1, 2.5, null, "x"]}'
+    assert encode({"a": {"nested": True}, "b": [1, 2.5, None, "x"]}, codec="json") == enc
+    assert decode("json", memoryview(bytes(enc.data)).toreadonly(), {}) == document
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ({"pair": (1, 2)}, "would not come back equal"),
+        ({1: "one"}, "would not come back equal"),
+        ({"x": float("nan")}, "not a JSON document"),
+        ({"x": object()}, "not a JSON document"),
+        ((1, 2), "does not encode a tuple"),
+    ],
+)
+def test_json_refuses_what_it_would_change(value, why):
+    with pytest.raises(CodecError, match=why):
+        encode(value, codec="json")
+
+
+def test_bytes_are_kept_as_they_are():
+    data = bytes(range(256)) * 3
+    for value in (data, bytearray(data), memoryview(data)):
+        enc = encode(value, codec="bytes")
+        assert enc.codec == "bytes" and bytes(enc.data) == data
+        back = decode("bytes", memoryview(data).toreadonly(), enc.meta)
+        assert type(back) is bytes and back == data
+    strided = memoryview(data)[::2]
+    assert bytes(encode(strided, codec="bytes").data) == data[::2]
+    with pytest.raises(CodecError, match="does not encode a str"):
+        encode("text", codec="bytes")
+
+
+def test_named_codecs_are_not_chosen_automatically():
+    # A dict or bytes saved as an artifact keeps the encoding (and digest) it always had.
+    assert encode({"a": 1}).codec == "pickle.zstd"
+    assert encode(b"raw").codec == "pickle.zstd"
+    assert "json" not in [c.name for c in codecs()]
+
+
+def test_encoding_with_an_unknown_codec_name_is_refused():
+    with pytest.raises(CodecError, match=re.escape("unknown codec 'yaml' (known: ")):
+        encode({"a": 1}, codec="yaml")

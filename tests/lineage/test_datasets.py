@@ -79,3 +79,46 @@ def test_bad_requests_are_clear_and_write_nothing(backend: str) -> None:
     with pytest.raises(cairn.InvalidNameError):
         cairn.datasets.save("a/b", [1])
     assert [d.name for d in cairn.datasets.list_datasets()] == ["known"]
+
+
+def test_checkout_writes_readable_files_and_no_leftovers(workspace: Path) -> None:
+    data = workspace / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "sub" / "a.txt").write_text("a")
+    cairn.datasets.add("files", data)
+    dest = cairn.datasets.load("files").checkout(workspace / "out")
+    written = dest / "sub" / "a.txt"
+    assert written.read_text() == "a"
+    assert written.stat().st_mode & 0o777 == 0o644  # not a temporary file's 0o600
+    assert sorted(p.name for p in dest.rglob("*")) == ["a.txt", "sub"]
+
+
+def test_bad_moments_and_versions_are_value_errors(backend: str) -> None:
+    cairn.datasets.save("known", [1])
+    with pytest.raises(ValueError, match="not an ISO date"):
+        cairn.datasets.load("known", as_of="last tuesday")
+    with pytest.raises(ValueError, match="before this store existed"):
+        cairn.datasets.load("known", as_of=0.0)
+    with pytest.raises(ValueError, match="not both"):
+        cairn.datasets.get("known", 1, as_of=time.time())
+    with pytest.raises(ValueError, match="must be a number"):
+        cairn.datasets.get("known", "one")
+
+
+def test_unchanged_folder_keeps_its_version_as_a_json_manifest(workspace: Path) -> None:
+    import json
+
+    import sqlalchemy as sa
+
+    from cairn.store import get_store, schema
+
+    (workspace / "d").mkdir()
+    (workspace / "d" / "x.txt").write_text("x")
+    ref = cairn.datasets.add("d", workspace / "d")
+    with get_store().reader() as conn:
+        codec = conn.execute(
+            sa.select(schema.blobs.c.codec).where(schema.blobs.c.digest == ref.digest)
+        ).scalar_one()
+    assert codec == "json"
+    stored = json.loads(bytes(get_store().blobs.get(ref.digest)))
+    assert stored == {"kind": "fileset", "files": {"x.txt": [stored["files"]["x.txt"][0], 1]}}

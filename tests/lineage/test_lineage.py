@@ -88,3 +88,44 @@ def test_bad_arguments(backend: str) -> None:
         cairn.lineage(model, depth=-1)
     with pytest.raises(cairn.CairnError):
         cairn.lineage(3.14)
+
+
+def test_node_ids_given_as_text(backend: str) -> None:
+    *_, train, model = _chain()
+    assert cairn.lineage(model.node).root == model.node
+    assert cairn.lineage(f"run:{train.id.lower()}").root == f"run:{train.id}"
+    for text in ("artifact:abc", "artifact:", "run:"):
+        with pytest.raises(cairn.NotFoundError, match="artifact"):
+            cairn.lineage(text)
+
+
+def test_bad_arguments_are_value_errors(backend: str) -> None:
+    *_, model = _chain()
+    with pytest.raises(ValueError, match="direction"):
+        cairn.lineage(model, direction="left")
+    with pytest.raises(ValueError, match="depth"):
+        cairn.lineage(model, depth=-1)
+
+
+def test_saving_for_a_missing_run_names_it(backend: str) -> None:
+    from ulid import ULID
+
+    from cairn.store import get_store
+    from cairn.tracking.artifacts import save_artifact
+
+    missing = str(ULID())
+    with pytest.raises(cairn.NotFoundError, match=f"run {missing} does not exist"):
+        save_artifact(get_store(), missing, "orphan", [1])
+    with pytest.raises(cairn.NotFoundError, match="no artifact 'orphan'"):
+        cairn.load("orphan")
+
+
+def test_version_contention_is_a_cairn_error(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cairn.errors import VersionContentionError
+    from cairn.store import get_store
+    from cairn.tracking import artifacts
+
+    monkeypatch.setattr(artifacts, "MAX_VERSION_RETRIES", 0)  # as if every try lost the race
+    with pytest.raises(VersionContentionError, match="other writers took") as caught:
+        artifacts.save_artifact(get_store(), None, "contested", [1])
+    assert isinstance(caught.value, cairn.CairnError) and isinstance(caught.value, RuntimeError)
