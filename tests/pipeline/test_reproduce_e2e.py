@@ -13,7 +13,16 @@ import sqlalchemy as sa
 import yaml
 
 import cairn
+from cairn.reproduce import (
+    UntrackedChange,
+    UntrackedFilesChanged,
+    UntrackedState,
+    reproduce,
+)
 from cairn.store import schema
+from cairn.store.blobs import digest_of
+from cairn.store.gc import collect
+from cairn.tracking.capture import UNTRACKED_LIMIT_ENV
 from tests.conftest import git_repo
 
 SCRIPT = """
@@ -157,3 +166,140 @@ def test_step_inputs_are_lineage(repo: Path, workspace: Path) -> None:
     graph = cairn.lineage(total_run, direction="up")
     assert {n.label for n in graph.artifacts()} == {"load:1", "scale:1"}
     assert {n.attrs["name"] for n in graph.runs()} == {"total", "scale", "load"}
+
+
+# Not committed: it reads an untracked config and an untracked data file (if there).
+UNCOMMITTED = """
+import json
+import os
+import numpy as np
+import cairn
+
+@cairn.step
+def weigh(data, factor):
+    return np.frombuffer(data, dtype=np.uint8).astype(np.float64) * factor
+
+config = json.load(open("config.json"))
+data = open("data.bin", "rb").read() if os.path.exists("data.bin") else b""
+with cairn.start_run("uncommitted", experiment="e2e", params=config) as run:
+    run.log({"total": float(weigh(data, config["factor"]).sum())})
+    print(run.id)
+"""
+
+
+def _python(repo: Path, *args: str, env: dict | None = None) -> str:
+    out = subprocess.run(
+        [sys.executable, *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def uncommitted(workspace: Path) -> Path:
+    repo = git_repo(workspace / "project", {"README.md": "nothing committed runs\n"})
+    (repo / "train.py").write_text(UNCOMMITTED)
+    (repo / "config.json").write_text(json.dumps({"factor": 3.0}))
+    (repo / "data.bin").write_bytes(bytes(range(256)) * 8)  # 2 KiB
+    return repo
+
+
+def test_an_uncommitted_script_and_its_untracked_config_are_reproduced(
+    uncommitted: Path, workspace: Path
+) -> None:
+    run_id = _python(uncommitted, "train.py")
+    for name in ("train.py", "config.json", "data.bin"):  # gone from the checkout: only
+        (uncommitted / name).unlink()  # the stored copies can bring them back
+    collect(cairn.get_store())  # the record's links keep the files' blobs
+
+    result = _cli("runs", "reproduce", run_id, log=workspace / "log")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every artifact's digest matches" in result.stdout
+    copy = cairn.search_runs(filter=f"tags.`cairn.reproduces` = '{run_id}'")[0]
+    assert copy.metrics == cairn.get_run(run_id).metrics
+    assert copy.metrics["total"] == 3.0 * 8 * sum(range(256))
+
+
+def test_a_file_over_the_limit_is_listed_and_checked_at_reproduction(
+    uncommitted: Path, workspace: Path
+) -> None:
+    run_id = _python(uncommitted, "train.py", env={UNTRACKED_LIMIT_ENV: "1KB"})
+    data = (uncommitted / "data.bin").read_bytes()
+    entries = {e["path"]: e for e in cairn.get_run(run_id).code()["untracked"]}
+    assert entries["data.bin"] == {
+        "path": "data.bin",
+        "digest": digest_of(data),
+        "size": 2048,
+        "mode": entries["data.bin"]["mode"],
+        "stored": False,
+    }
+    assert entries["train.py"]["stored"] and entries["config.json"]["stored"]
+    assert not cairn.get_store().blobs.exists(digest_of(data))
+
+    unchanged = reproduce(run_id)  # copied from the repository, where it is still the same
+    assert unchanged.identical and unchanged.untracked_changes == []
+
+    (uncommitted / "data.bin").write_bytes(data[::-1])
+    changed = _cli("runs", "reproduce", run_id, log=workspace / "log")
+    assert changed.returncode == 1
+    assert "data.bin: changed" in changed.stderr and digest_of(data)[:12] in changed.stderr
+    assert "--force" in changed.stderr
+
+    (uncommitted / "data.bin").unlink()
+    with pytest.raises(UntrackedFilesChanged) as missing:
+        reproduce(run_id)
+    assert missing.value.changes == [
+        UntrackedChange("data.bin", UntrackedState.MISSING, digest_of(data), None)
+    ]
+    assert "data.bin: missing" in str(missing.value)
+    assert len(cairn.search_runs(filter=f"tags.`cairn.reproduces` = '{run_id}'")) == 1
+
+    forced = reproduce(run_id, force=True)  # the script runs without it, and differs
+    assert forced.untracked_changes == missing.value.changes
+    assert forced.returncode == 0 and not forced.identical
+
+
+def test_a_module_run_with_arguments_is_reproduced_and_exported(workspace: Path) -> None:
+    module = (
+        "import sys\n"
+        "from .helpers import double\n"  # relative: run as a file, this import fails
+        "import cairn\n"
+        "with cairn.start_run('m', experiment='e2e', params={'arg': sys.argv[1]}) as run:\n"
+        "    run.save('out', double(sys.argv[1]))\n"
+        "    print(run.id)\n"
+    )
+    repo = git_repo(workspace / "project", {"README.md": "x\n"})
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "__init__.py").write_text("")
+    (repo / "pkg" / "helpers.py").write_text("def double(s):\n    return s + s\n")
+    (repo / "pkg" / "train.py").write_text(module)
+    run_id = _python(repo, "-m", "pkg.train", "two words")
+
+    result = reproduce(run_id)
+    assert result.returncode == 0 and result.identical
+    assert result.reproduced.params == {"arg": "two words"}
+
+    out = workspace / "image"
+    exported = _cli("runs", "export", run_id, "--dockerfile", str(out), log=workspace / "log")
+    assert exported.returncode == 0, exported.stderr
+    dockerfile = (out / "Dockerfile").read_text().splitlines()
+    assert 'CMD ["python", "-m", "pkg.train", "two words"]' in dockerfile
+    assert "COPY untracked/ /work/" in dockerfile
+    assert (out / "untracked" / "pkg" / "train.py").read_text() == module
+
+
+def test_export_of_a_step_names_what_it_used_and_made(repo: Path, workspace: Path) -> None:
+    run_id, _ = _run(repo, workspace / "log")
+    steps = {r.name: r.id for r in cairn.search_runs(filter=f"attributes.parent_id = '{run_id}'")}
+    out = workspace / "image"
+    written = cairn.reproduce.export(steps["total"], out)
+    spec = yaml.safe_load((out / "spec.yaml").read_text())
+    assert [a["name"] for a in spec["dataset"]] == ["scale"]  # through its lineage edge
+    assert [a["name"] for a in spec["model"]] == ["total"]
+    for path in written:  # readable by the docker daemon's user as well
+        assert path.stat().st_mode & 0o777 == 0o644

@@ -1,60 +1,58 @@
 """`cairn runs export ID --dockerfile DIR`: what rebuilds a run's environment.
 
 Writes a Dockerfile, a requirements file pinning every package the run had, the run's
-uncommitted diff, and a `spec.yaml` in the spirit of DLSpec: hardware, software, dataset
-and model sections, so the run can be rebuilt and its inputs and outputs checked.
+uncommitted diff and the untracked files stored with it, and a `spec.yaml` in the spirit of
+DLSpec: hardware, software, dataset and model sections, so the run can be rebuilt and its
+inputs and outputs checked.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+import json
 import shlex
-import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
 import yaml
 
+from cairn.atomic import write_atomically
+from cairn.reproduce.command import command_line
+from cairn.reproduce.errors import CannotReproduce
+from cairn.reproduce.untracked import restore_untracked
 from cairn.store import Store, get_store, schema
+from cairn.store.nodes import artifact_node_sql, run_node
 from cairn.tracking.query import RunRecord, get_run
 
 # Installed by the image itself or only meaningful where they were built.
 _NOT_PINNED = {"pip", "setuptools", "wheel", "cairn"}
+UNTRACKED_DIR = "untracked"
 
 
 def export(run_id: str, folder: str | Path, *, store: Store | None = None) -> list[Path]:
-    """Write the Dockerfile, requirements.txt, spec.yaml (and the diff) into `folder`."""
+    """Write the Dockerfile, requirements.txt, spec.yaml (and the diff, and the stored
+    untracked files under `untracked/`) into `folder`."""
     store = store or get_store()
     run = get_run(run_id, store=store)
     env, code = run.environment() or {}, run.code() or {}
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     packages = env.get("packages", {})
+    untracked = restore_untracked(code, store, folder / UNTRACKED_DIR, copy_listed_from=None)
     files = {
         "requirements.txt": "".join(
             f"{name}=={version}\n" for name, version in packages.items() if name not in _NOT_PINNED
         ),
-        "Dockerfile": _dockerfile(run, env, code),
+        "Dockerfile": _dockerfile(run, env, code, bool(untracked)),
         "spec.yaml": yaml.safe_dump(_spec(store, run, env, code), sort_keys=False),
     }
     if code.get("diff"):
         files["uncommitted.diff"] = code["diff"]
-    written = []
-    for name, text in files.items():
-        written.append(_write_atomically(folder / name, text))
-    return written
+    written = [write_atomically(folder / name, text) for name, text in files.items()]
+    return written + [folder / UNTRACKED_DIR / path for path in untracked]
 
 
-def _write_atomically(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
-
-
-def _dockerfile(run: RunRecord, env: dict, code: dict) -> str:
+def _dockerfile(run: RunRecord, env: dict, code: dict, has_untracked: bool) -> str:
     python = ".".join((env.get("python") or "3.11").split(".")[:2])
     lines = [
         f"# Rebuilds the environment of cairn run {run.id} ({run.experiment}/{run.name}).",
@@ -81,11 +79,20 @@ def _dockerfile(run: RunRecord, env: dict, code: dict) -> str:
             "COPY uncommitted.diff /tmp/uncommitted.diff",
             "RUN git -C /work apply /tmp/uncommitted.diff",
         ]
-    argv = code.get("argv") or []
-    if argv:
-        command = ["python", *argv] if argv[0].endswith(".py") else argv
-        lines.append(f"WORKDIR /work/{code.get('cwd', '.')}")
-        lines.append(f"CMD {yaml.safe_dump(command, default_flow_style=True).strip()}")
+    if has_untracked:
+        lines.append(f"COPY {UNTRACKED_DIR}/ /work/")
+    for entry in code.get("untracked", []):
+        if isinstance(entry, dict) and entry.get("stored") is False:
+            lines.append(
+                f"# Not stored with the run (over CAIRN_UNTRACKED_LIMIT), add it to "
+                f"{UNTRACKED_DIR}/: {entry['path']} ({entry['size']} bytes, {entry['digest']})"
+            )
+    lines.append(f"WORKDIR /work/{code.get('cwd', '.')}")
+    try:
+        # The exec form is a JSON array: arguments keep their spaces, no shell in between.
+        lines.append(f"CMD {json.dumps(command_line(code.get('argv') or [], 'python'))}")
+    except CannotReproduce as exc:
+        lines.append(f"# No CMD: {exc}")
     return "\n".join(lines) + "\n"
 
 
@@ -119,8 +126,8 @@ def _spec(store: Store, run: RunRecord, env: dict, code: dict) -> dict:
 
 def _artifacts(store: Store, run_id: str) -> tuple[list[dict], list[dict]]:
     artifacts, edges = schema.artifacts, schema.lineage_edges
-    used = sa.select(edges.c.dst).where(edges.c.src == f"run:{run_id}", edges.c.relation == "used")
-    node = sa.literal("artifact:") + sa.cast(artifacts.c.id, sa.String)
+    used = sa.select(edges.c.dst).where(edges.c.src == run_node(run_id), edges.c.relation == "used")
+    node = artifact_node_sql(artifacts.c.id)
     with store.reader() as conn:
         read = conn.execute(sa.select(artifacts).where(node.in_(used))).all()
         made = conn.execute(sa.select(artifacts).where(artifacts.c.run_id == run_id)).all()

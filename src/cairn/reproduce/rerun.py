@@ -7,18 +7,26 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlalchemy as sa
 
-from cairn.errors import CairnError
+from cairn.reproduce.command import command_line
 from cairn.reproduce.environment import PackageChange, package_changes, python_change
+from cairn.reproduce.errors import CannotReproduce
+from cairn.reproduce.untracked import (
+    UntrackedChange,
+    UntrackedFilesChanged,
+    restore_untracked,
+    untracked_changes,
+)
 from cairn.reproduce.worktree import checkout
 from cairn.store import Store, get_store, schema
 from cairn.tracking.query import RunRecord, get_run, search_runs
 from cairn.tracking.start import REPRODUCES_ENV
 
 
-class EnvironmentMismatch(CairnError):
+class EnvironmentMismatch(CannotReproduce):
     def __init__(self, changes: list[PackageChange], python: tuple[str, str] | None) -> None:
         self.changes, self.python = changes, python
         lines = [
@@ -54,6 +62,7 @@ class Reproduction:
     reproduced: RunRecord | None
     returncode: int
     package_changes: list[PackageChange] = field(default_factory=list)
+    untracked_changes: list[UntrackedChange] = field(default_factory=list)  # under --force
     comparisons: list[Comparison] = field(default_factory=list)
 
     @property
@@ -73,17 +82,20 @@ def reproduce(
     original = _root(get_run(run_id, store=store), store)
     code = original.code()
     if not code or not code.get("commit"):
-        raise CairnError(
+        raise CannotReproduce(
             f"run {original.id} has no recorded git commit: it was started outside a git "
             "checkout, or before the first commit, so its code cannot be re-created"
         )
-    if not code.get("argv"):
-        raise CairnError(f"run {original.id} recorded no command line to re-run")
+    command = command_line(code.get("argv") or [], sys.executable)
     changes = package_changes(original.environment() or {})
     python = python_change(original.environment() or {})
     if (changes or python) and not force:
         raise EnvironmentMismatch(changes, python)
+    untracked = untracked_changes(code, store)
+    if untracked and not force:
+        raise UntrackedFilesChanged(untracked, code["repo"])
     with checkout(code, keep=keep) as worktree:
+        restore_untracked(code, store, worktree, copy_listed_from=Path(code["repo"]))
         env = {
             **os.environ,
             REPRODUCES_ENV: original.id,
@@ -91,12 +103,10 @@ def reproduce(
             "CAIRN_STORE": store.engine.url.render_as_string(hide_password=False),
             "CAIRN_BLOBS": store.blobs.url,
         }
-        argv = code["argv"]
-        command = [sys.executable, *argv] if argv[0].endswith(".py") or argv[0] == "-m" else argv
         cwd = worktree / code.get("cwd", ".")
         returncode = subprocess.run(command, cwd=cwd, env=env).returncode
     reproduced = _reproduced_run(store, original)
-    result = Reproduction(original, reproduced, returncode, changes)
+    result = Reproduction(original, reproduced, returncode, changes, untracked)
     if reproduced is not None:
         result.comparisons = _compare(store, original, reproduced)
     return result

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cairn.errors import CairnError
+from cairn.reproduce.errors import CannotReproduce
 
 
 def _git(*args: str, cwd: str | Path, stdin: str | None = None) -> str:
     result = subprocess.run(["git", *args], cwd=cwd, input=stdin, capture_output=True, text=True)
     if result.returncode != 0:
-        raise CairnError(f"git {' '.join(args[:2])} failed: {result.stderr.strip()}")
+        raise CannotReproduce(f"git {' '.join(args[:2])} failed: {result.stderr.strip()}")
     return result.stdout
 
 
@@ -24,7 +24,7 @@ def checkout(code: dict, keep: bool = False) -> Iterator[Path]:
     """A temporary worktree of `code["repo"]` at `code["commit"]`, the diff applied."""
     repo = Path(code["repo"])
     if not (repo / ".git").exists():
-        raise CairnError(f"the run's repository {repo} is not there any more")
+        raise CannotReproduce(f"the run's repository {repo} is not there any more")
     folder = Path(tempfile.mkdtemp(prefix="cairn-reproduce-"))
     worktree = folder / "code"
     _git("worktree", "add", "--detach", str(worktree), code["commit"], cwd=repo)
