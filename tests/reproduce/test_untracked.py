@@ -3,6 +3,7 @@ may not do: reach out of the folder it is written into."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -11,7 +12,10 @@ import pytest
 import cairn
 from cairn.reproduce import CannotReproduce, UntrackedChange, UntrackedState
 from cairn.reproduce.untracked import restore_untracked, untracked_changes
+from cairn.reproduce.worktree import checkout
 from cairn.store.blobs import digest_of
+from cairn.tracking.capture import capture_code_record
+from tests.conftest import git_repo
 
 
 def _stored(store: cairn.Store, path: str, data: bytes, mode: int = 0o644) -> dict:
@@ -105,3 +109,19 @@ def test_nothing_is_written_through_a_symlinked_folder(workspace: Path) -> None:
     (outside / "x.txt").write_bytes(b"x")
     changes = untracked_changes({"repo": str(dest), "untracked": [listed]}, store)
     assert [c.state for c in changes] == [UntrackedState.MISSING]
+
+
+def test_names_and_diffs_in_other_encodings_are_recreated_byte_for_byte(
+    workspace: Path,
+) -> None:
+    repo = git_repo(workspace / "project", {"notes.txt": "caf\u00e9\n"})
+    (repo / "notes.txt").write_bytes("caf\u00e9 cr\u00e8me\n".encode("latin-1"))
+    name = os.fsdecode(b"donn\xe9es.csv")  # a Latin-1 file name, not UTF-8
+    (repo / name).write_bytes(b"a,b\n")
+    store = cairn.get_store()
+    code = json.loads(bytes(store.blobs.get(capture_code_record(store, repo))))
+    assert [e["path"] for e in code["untracked"]] == [name]
+    with checkout(code) as worktree:
+        restore_untracked(code, store, worktree, copy_listed_from=repo)
+        assert (worktree / "notes.txt").read_bytes() == (repo / "notes.txt").read_bytes()
+        assert (worktree / name).read_bytes() == b"a,b\n"

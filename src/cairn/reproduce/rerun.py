@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -20,7 +19,7 @@ from cairn.reproduce.untracked import (
     restore_untracked,
     untracked_changes,
 )
-from cairn.reproduce.worktree import checkout
+from cairn.reproduce.worktree import checkout, repository
 from cairn.store import Store, get_store, schema
 from cairn.tracking.query import RunRecord, get_run, search_runs
 from cairn.tracking.start import REPRODUCES_ENV
@@ -91,11 +90,12 @@ def reproduce(
     python = python_change(original.environment() or {})
     if (changes or python) and not force:
         raise EnvironmentMismatch(changes, python)
+    repo = repository(code)
     untracked = untracked_changes(code, store)
     if untracked and not force:
         raise UntrackedFilesChanged(untracked, code["repo"])
     with checkout(code, keep=keep) as worktree:
-        restore_untracked(code, store, worktree, copy_listed_from=Path(code["repo"]))
+        restore_untracked(code, store, worktree, copy_listed_from=repo)
         env = {
             **os.environ,
             REPRODUCES_ENV: original.id,

@@ -40,8 +40,9 @@ class UntrackedFilesChanged(CannotReproduce):
         lines = [f"  {c.path}: {c.state}{_digests(c)}" for c in changes[:30]]
         more = f"\n  ... and {len(changes) - 30} more" if len(changes) > 30 else ""
         super().__init__(
-            f"untracked files the run read were too large to store with it (over "
-            f"CAIRN_UNTRACKED_LIMIT), and in {repo} they are now missing or changed:\n"
+            f"untracked files of the run whose content was not stored with it (over "
+            f"CAIRN_UNTRACKED_LIMIT, or recorded before cairn stored them) are missing or "
+            f"changed in {repo}:\n"
             + "\n".join(lines)
             + more
             + "\nput them back, or pass --force to reproduce with what is there"

@@ -186,7 +186,7 @@ def _file_entry(top: Path, path: str, budget: int) -> dict | None:
     with f:
         info = os.fstat(f.fileno())
         entry = {"path": path, "mode": stat.S_IMODE(info.st_mode)}
-        if 0 <= info.st_size <= budget:
+        if info.st_size <= budget:
             data = f.read()
             if len(data) <= budget:  # it may have grown since it was listed
                 digest = digest_of(data)
@@ -240,8 +240,14 @@ def _digest_of_open(f: BinaryIO) -> str:
 
 def _git(cwd: Path, *args: str) -> str | None:
     try:
+        # surrogateescape: file names and diffs in other encodings survive, byte for byte.
         out = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT_S
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            encoding="utf-8",
+            errors="surrogateescape",
+            timeout=GIT_TIMEOUT_S,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
