@@ -16,6 +16,8 @@ import threading
 import traceback
 from typing import TYPE_CHECKING
 
+from cairn.states import RunStatus
+
 if TYPE_CHECKING:
     from cairn.tracking.run import Run
 
@@ -48,7 +50,7 @@ def forget(run: Run) -> None:
         _open.pop(run.id, None)
 
 
-def end_all(status: str, error: str | None = None) -> None:
+def end_all(status: RunStatus, error: str | None = None) -> None:
     """End open runs, children before their parents."""
     with _lock:
         runs = list(_open.values())
@@ -61,11 +63,11 @@ def _install_handlers() -> None:
     if _handlers_installed:
         return
     _handlers_installed = True
-    atexit.register(end_all, "finished")
+    atexit.register(end_all, RunStatus.FINISHED)
     previous_hook = sys.excepthook
 
     def on_uncaught(kind, exc, tb) -> None:  # a run started without `with` still fails
-        end_all("failed", "".join(traceback.format_exception(kind, exc, tb)))
+        end_all(RunStatus.FAILED, "".join(traceback.format_exception(kind, exc, tb)))
         previous_hook(kind, exc, tb)
 
     sys.excepthook = on_uncaught
@@ -74,7 +76,7 @@ def _install_handlers() -> None:
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum: int, frame: object) -> None:
-        end_all("killed", "terminated by SIGTERM")
+        end_all(RunStatus.KILLED, "terminated by SIGTERM")
         if callable(previous):
             previous(signum, frame)
         else:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
-from typing import TYPE_CHECKING, TextIO
-
-if TYPE_CHECKING:
-    from cairn.tracking.run import Run
+from typing import TextIO
 
 
 class _Tee(io.TextIOBase):
@@ -43,8 +40,7 @@ class OutputCapture:
         sys.stderr = _Tee(sys.stderr, capture.stderr)  # type: ignore[assignment]
         return capture
 
-    def stop(self, run: Run) -> None:
+    def stop(self) -> tuple[str, str]:
+        """Put the streams back; what was written to (stdout, stderr) meanwhile."""
         sys.stdout, sys.stderr = self._originals
-        run._output_capture = None
-        run.save("stdout", self.stdout.getvalue(), kind="log")
-        run.save("stderr", self.stderr.getvalue(), kind="log")
+        return self.stdout.getvalue(), self.stderr.getvalue()

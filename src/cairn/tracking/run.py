@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from types import TracebackType
 
 import sqlalchemy as sa
 
-from cairn.errors import RunEndedError
+from cairn.errors import InvalidValueError, RunEndedError
+from cairn.states import RunStatus
 from cairn.store import Store, schema
 from cairn.store.database import dialect_insert
 from cairn.tracking import active
 from cairn.tracking.artifacts import ArtifactRef, save_artifact
+from cairn.tracking.output import OutputCapture
 from cairn.tracking.validation import check_name, metric_value, param_json
 from cairn.tracking.writer import MetricWriter
 
-RUNNING, FINISHED, FAILED, KILLED, CRASHED = "running", "finished", "failed", "killed", "crashed"
-PRUNED = "pruned"  # a tuning trial stopped early by its scheduler
+RUNNING = RunStatus.RUNNING
+# Until query.py and the tuner import cairn.states themselves (being changed in parallel).
+FINISHED, FAILED, KILLED, CRASHED, PRUNED = (
+    RunStatus.FINISHED,
+    RunStatus.FAILED,
+    RunStatus.KILLED,
+    RunStatus.CRASHED,
+    RunStatus.PRUNED,
+)
 
 
 # Built once: statements built per call cost more to compile than to run.
@@ -46,6 +56,17 @@ def tag_rows(run_id: str, tags: Mapping[str, object]) -> list[dict]:
     ]
 
 
+def _final_status(status: RunStatus | str) -> RunStatus:
+    try:
+        final = RunStatus(status)
+    except ValueError:
+        final = None
+    if final is None or not final.final:
+        valid = ", ".join(s.value for s in RunStatus if s.final)
+        raise InvalidValueError(f"a run ends as one of {valid}, not {str(status)!r}")
+    return final
+
+
 class Run:
     """A live run of this process. Get one from `cairn.start_run`."""
 
@@ -66,10 +87,18 @@ class Run:
         self.status = RUNNING
         self._writer = writer
         self._steps: dict[str, int] = {}
-        self._output_capture = None
+        self._output: OutputCapture | None = None
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.experiment}/{self.name} {self.status}>"
+
+    def capture_output(self) -> None:
+        """Keep what this process writes to stdout and stderr from now until the run ends,
+        saved then as its `stdout` and `stderr` artifacts (kind `log`). Writes still reach
+        the terminal."""
+        self._check_open()
+        if self._output is None:
+            self._output = OutputCapture.start()
 
     def log(self, metrics: Mapping[str, object], step: int | None = None) -> None:
         """Record metric values at `step` (by default one past each metric's last step)."""
@@ -106,26 +135,42 @@ class Run:
         """Make every metric logged so far durable."""
         self._writer.flush()
 
-    def end(
-        self,
-        status: str = FINISHED,
-        error: str | None = None,
-        *,
-        also: Callable[[sa.Connection], None] | None = None,
-    ) -> None:
-        """Flush, set the final status, and stop being the active run. Idempotent.
-        `also` writes more in the same transaction (a tuning trial's outcome)."""
+    def end(self, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None) -> None:
+        """Flush, set the final status, and stop being the active run. Idempotent."""
         if self.status != RUNNING:
             return
-        if self._output_capture is not None:
-            self._output_capture.stop(self)
+        with self.ending(status, error):
+            pass
+
+    @contextmanager
+    def ending(
+        self, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None
+    ) -> Iterator[sa.Connection]:
+        """`with run.ending(status) as conn:` ends the run and yields the open transaction
+        that writes its status, so the caller records more in the same commit (a tuning
+        trial's outcome). Metrics and captured output are made durable first, in their own
+        transactions: on SQLite a caller's open write transaction would shut them out. If
+        the block raises, nothing of the end is committed and the run stays open."""
+        if self.status != RUNNING:
+            raise RunEndedError(f"run {self.id} has already ended ({self.status})")
+        status = _final_status(status)
+        if self._output is not None:
+            stdout, stderr = self._output.stop()
+            self._output = None
+            self.save("stdout", stdout, kind="log")
+            self.save("stderr", stderr, kind="log")
         self._writer.remove_live_run(self.id)
         self._writer.flush()
+        try:
+            with self.store.writer() as conn:
+                conn.execute(
+                    _END, {"run_id": self.id, "to": status.value, "at": time.time(), "why": error}
+                )
+                yield conn
+        except BaseException:
+            self._writer.add_live_run(self.id)  # still open: the caller may end it again
+            raise
         self.status = status
-        with self.store.writer() as conn:
-            conn.execute(_END, {"run_id": self.id, "to": status, "at": time.time(), "why": error})
-            if also is not None:
-                also(conn)
         active.forget(self)
 
     def __enter__(self) -> Run:
@@ -135,11 +180,11 @@ class Run:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if exc is None:
-            self.end(FINISHED)
+            self.end(RunStatus.FINISHED)
         elif isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(exc, Exception):
-            self.end(KILLED, "".join(traceback.format_exception(kind, exc, tb)))
+            self.end(RunStatus.KILLED, "".join(traceback.format_exception(kind, exc, tb)))
         else:
-            self.end(FAILED, "".join(traceback.format_exception(kind, exc, tb)))
+            self.end(RunStatus.FAILED, "".join(traceback.format_exception(kind, exc, tb)))
 
     def _check_open(self) -> None:
         if self.status != RUNNING:

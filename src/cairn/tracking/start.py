@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 
 import sqlalchemy as sa
 from ulid import ULID
 
-from cairn.errors import NotFoundError
+from cairn.errors import InvalidValueError, NotFoundError
+from cairn.states import RunStatus
 from cairn.store import Store, get_store, schema
 from cairn.tracking import active
 from cairn.tracking.capture import (
@@ -18,8 +20,7 @@ from cairn.tracking.capture import (
     process_identity,
     to_json_bytes,
 )
-from cairn.tracking.output import OutputCapture
-from cairn.tracking.run import RUNNING, Run, param_rows, tag_rows
+from cairn.tracking.run import Run, param_rows, tag_rows
 from cairn.tracking.validation import check_name
 from cairn.tracking.writer import writer_for
 
@@ -38,7 +39,7 @@ def start_run(
     store: Store | None = None,
     capture: bool = True,
     activate: bool = True,
-    also: Callable[[sa.Connection, str], None] | None = None,
+    conn: sa.Connection | None = None,
 ) -> Run:
     """Open a run. Use it as a context manager, or call `run.end()` yourself.
 
@@ -46,12 +47,20 @@ def start_run(
     says otherwise; a child inherits its parent's experiment. `capture=False` records the
     parent's code and environment instead of capturing them again (cheap children of one
     process, such as tuning trials); `activate=False` leaves this thread's active run as it
-    is (for a run whose work happens elsewhere, e.g. on a worker); `also(conn, run_id)`
-    writes more in the run's own transaction (a tuning trial's row).
+    is (for a run whose work happens elsewhere, e.g. on a worker). With `conn`, the run is
+    written inside the caller's open transaction, so the caller can record more in the same
+    commit (a tuning trial's row); the run exists for others once the caller commits. Such
+    a run takes its parent's code and environment records (`capture=False`): capturing
+    writes blobs, which the caller's open transaction would shut out on SQLite.
     """
     check_name(name, "run name")
     parent_run = active.current() if parent is None else parent
     parent_id = parent_run.id if isinstance(parent_run, Run) else parent_run
+    if conn is not None and (capture or parent_id is None):
+        raise InvalidValueError(
+            "a run started inside the caller's transaction (conn=) needs a parent and "
+            "capture=False: it takes its parent's code and environment records"
+        )
     store = store or (parent_run.store if isinstance(parent_run, Run) else get_store())
     inherits_experiment = experiment is None and parent_id is not None
     if experiment is None:
@@ -64,30 +73,31 @@ def start_run(
         tags = {**(tags or {}), "cairn.reproduces": reproduces}
     params_rows = param_rows(run_id, params or {})  # checked before anything is written
     tags_rows = tag_rows(run_id, tags or {})
+    refs = None
     if capture or parent_id is None:
         code = capture_code()
         refs = (_put_json(store, code) if code else None, _put_json(store, capture_environment()))
-    now = time.time()
     # The run, its params and tags in one transaction: a run is never seen half-made.
-    with store.writer() as conn:
+    with nullcontext(conn) if conn is not None else store.writer() as tx:
         if parent_id is not None:
-            parent_row = _parent_row(conn, parent_id)
+            parent_row = _parent_row(tx, parent_id)
             if not capture:
                 refs = (parent_row.code_ref, parent_row.env_ref)
         if inherits_experiment:
             experiment_id = parent_row.experiment_id
             if not isinstance(parent_run, Run):  # only its id was given
-                experiment = _experiment_name(conn, experiment_id)
+                experiment = _experiment_name(tx, experiment_id)
         else:
-            experiment_id = _experiment_id(conn, experiment)
-        conn.execute(
+            experiment_id = _experiment_id(tx, experiment)
+        now = time.time()
+        tx.execute(
             schema.runs.insert(),
             {
                 "id": run_id,
                 "experiment_id": experiment_id,
                 "parent_id": parent_id,
                 "name": name,
-                "status": RUNNING,
+                "status": RunStatus.RUNNING.value,
                 "started": now,
                 "heartbeat": now,
                 "code_ref": refs[0],
@@ -96,18 +106,34 @@ def start_run(
             },
         )
         if params_rows:
-            conn.execute(schema.params.insert(), params_rows)
+            tx.execute(schema.params.insert(), params_rows)
         if tags_rows:
-            conn.execute(schema.tags.insert(), tags_rows)
-        if also is not None:
-            also(conn, run_id)
+            tx.execute(schema.tags.insert(), tags_rows)
     writer = writer_for(store)
     run = Run(store, run_id, name, experiment, parent_id, writer)
     writer.add_live_run(run_id)
     (active.push if activate else active.track)(run)
     if capture_output:
-        run._output_capture = OutputCapture.start()
+        run.capture_output()
     return run
+
+
+@contextmanager
+def attach_run(
+    store: Store, run_id: str, name: str, experiment: str, parent_id: str | None
+) -> Iterator[Run]:
+    """`with attach_run(...) as run:` makes the run `run_id`, which another process or
+    thread started and will end, this context's active run while the block runs: a task
+    logs into its caller's run this way. Its metrics are durable when the block ends; the
+    run itself stays open for its owner."""
+    writer = writer_for(store)
+    run = Run(store, run_id, name, experiment, parent_id, writer)
+    active.push(run)
+    try:
+        yield run
+    finally:
+        active.forget(run)
+        writer.flush()
 
 
 def _put_json(store: Store, value: dict) -> str:
