@@ -38,29 +38,43 @@ def init(path: Path = typer.Argument(Path("."), help="Folder to create .cairn/ i
 
 @app.command()
 def gc(
-    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would go."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would change."),
+    reap_only: bool = typer.Option(
+        False, "--reap-only", help="Only mark runs whose process is gone as crashed."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Remove blobs that no artifact or run refers to."""
+    """Mark runs whose process is gone as crashed, then remove blobs nothing refers to."""
     from cairn.store import get_store
-    from cairn.store.gc import collect
+    from cairn.store.gc import GcReport, collect
+    from cairn.tracking import liveness
 
-    report = collect(get_store(create=False), dry_run=dry_run)
+    store = get_store(create=False)
+    if dry_run:
+        with store.reader() as conn:
+            crashed = liveness.dead(conn)
+    else:
+        with store.writer() as conn:
+            crashed = liveness.reap(conn)
+    report = GcReport(dry_run=dry_run) if reap_only else collect(store, dry_run=dry_run)
     if as_json:
         print_json(
             {
                 "dry_run": dry_run,
+                "crashed": crashed,
                 "unreferenced": report.unreferenced,
                 "orphans": report.orphans,
                 "freed_bytes": report.freed_bytes,
             }
         )
         return
-    verb = "would remove" if dry_run else "removed"
-    console.print(
-        f"{verb} {len(report.unreferenced)} unreferenced blob(s) "
-        f"({size(report.freed_bytes)}) and {len(report.orphans)} orphaned file(s)"
-    )
+    marked, removed = ("would mark", "would remove") if dry_run else ("marked", "removed")
+    console.print(f"{marked} {len(crashed)} run(s) whose process is gone as crashed")
+    if not reap_only:
+        console.print(
+            f"{removed} {len(report.unreferenced)} unreferenced blob(s) "
+            f"({size(report.freed_bytes)}) and {len(report.orphans)} orphaned file(s)"
+        )
 
 
 @app.command()

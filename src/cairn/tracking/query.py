@@ -1,29 +1,33 @@
 """Reading runs back: one run, or many by experiment, filter and order.
 
-Reading is also where a crashed run is noticed: a run still marked running whose process
-is gone (same host, pid dead or reused) or whose heartbeat stopped is marked `crashed`.
+Reads write nothing: a run whose process is gone reads as `crashed` by the rule in
+`liveness`, which only a writer's start and `cairn gc` store.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import socket
-import time
 from dataclasses import dataclass, field
 
-import psutil
 import sqlalchemy as sa
 
-from cairn.errors import FilterSyntaxError, NotFoundError
+from cairn.errors import NotFoundError
+from cairn.states import RunStatus
 from cairn.store import Store, get_store, schema
+from cairn.tracking import liveness
 from cairn.tracking.artifacts import ArtifactRef
-from cairn.tracking.filter import ATTRIBUTES, parse_filter
-from cairn.tracking.run import CRASHED, RUNNING
-from cairn.tracking.writer import HEARTBEAT_INTERVAL_S
-
-HEARTBEAT_TIMEOUT_S = float(os.environ.get("CAIRN_HEARTBEAT_TIMEOUT", 6 * HEARTBEAT_INTERVAL_S))
+from cairn.tracking.filter import (
+    ATTRIBUTES,
+    TIME_ATTRIBUTES,
+    OrderKey,
+    is_number,
+    param_text,
+    parse_filter,
+    parse_order,
+    text_order,
+)
+from cairn.tracking.liveness import Liveness
 
 
 @dataclass
@@ -31,7 +35,7 @@ class RunRecord:
     id: str
     name: str
     experiment: str
-    status: str
+    status: RunStatus
     started: float
     ended: float | None
     parent_id: str | None
@@ -95,7 +99,7 @@ def get_run(run_id: str, *, store: Store | None = None, as_of: float | None = No
     found = _load(store, [schema.runs.c.id == run_id], limit=1, as_of=as_of)
     if not found and len(run_id) >= 4:
         runs = schema.runs
-        matches = sa.or_(runs.c.id.like(f"{run_id}%"), runs.c.id.like(f"%{run_id}"))
+        matches = sa.or_(runs.c.id.startswith(run_id), runs.c.id.endswith(run_id))
         found = _load(store, [matches], limit=2, as_of=as_of)
     if len(found) != 1:
         raise NotFoundError(
@@ -116,52 +120,18 @@ def search_runs(
 ) -> list[RunRecord]:
     """Runs matching `filter`, newest first unless `order_by` says otherwise.
 
-    order_by: "metrics.acc desc", "params.C", "attributes.started asc", or a list of them.
+    order_by: "metrics.acc desc", "params.C", "tags.team", "attributes.started asc", or a
+    list of them; a key may be quoted (metrics.`val acc`). Runs without the key come last;
+    a metric's NaN comes after its numbers; params order numbers before text, and `desc`
+    reverses that.
     as_of: epoch seconds; the runs as they were then (see `cairn.as_of`).
     """
     store = store or get_store()
-    latest = schema.latest_metrics if as_of is None else latest_metrics_as_of(as_of)
-    conditions = []
-    if experiment is not None:
-        conditions.append(schema.experiments.c.name == experiment)
-    if filter:
-        conditions.append(parse_filter(filter, latest))
+    conditions = [] if experiment is None else [schema.experiments.c.name == experiment]
     orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
-    return _load(store, conditions, [_order(o, latest) for o in orders], limit=limit, as_of=as_of)
-
-
-def mark_crashed(store: Store, rows: list) -> set[str]:
-    """Mark running runs whose process is gone as crashed; return their ids."""
-    host, now = socket.gethostname(), time.time()
-    crashed = {
-        r.id
-        for r in rows
-        if r.status == RUNNING and _is_dead(r.host, r.pid, r.pid_started, r.heartbeat, host, now)
-    }
-    if crashed:
-        with store.writer() as conn:
-            conn.execute(
-                schema.runs.update()
-                .where(schema.runs.c.id.in_(crashed), schema.runs.c.status == RUNNING)
-                .values(status=CRASHED, ended=sa.func.coalesce(schema.runs.c.heartbeat, now))
-            )
-    return crashed
-
-
-def _is_dead(
-    run_host: str | None,
-    pid: int | None,
-    pid_started: float | None,
-    heartbeat: float | None,
-    host: str,
-    now: float,
-) -> bool:
-    if run_host == host and pid is not None:
-        try:
-            return abs(psutil.Process(pid).create_time() - (pid_started or 0)) > 1.0
-        except psutil.NoSuchProcess:
-            return True
-    return heartbeat is None or now - heartbeat > HEARTBEAT_TIMEOUT_S
+    return _load(
+        store, conditions, filter, [parse_order(o) for o in orders], limit=limit, as_of=as_of
+    )
 
 
 def latest_metrics_as_of(ts: float) -> sa.Subquery:
@@ -182,73 +152,104 @@ def latest_metrics_as_of(ts: float) -> sa.Subquery:
     )
 
 
-def _order(text: str, latest: sa.FromClause) -> sa.ColumnElement:
-    parts = text.strip().split()
-    if not parts or len(parts) > 2 or "." not in parts[0]:
-        raise FilterSyntaxError(f"bad order_by {text!r}: write e.g. 'metrics.acc desc'")
-    descending = len(parts) == 2 and parts[1].lower() == "desc"
-    if len(parts) == 2 and parts[1].lower() not in ("asc", "desc"):
-        raise FilterSyntaxError(f"bad order_by {text!r}: direction must be asc or desc")
-    section, name = parts[0].split(".", 1)
-    if section in ("metrics", "metric"):
-        table, column = latest, latest.c.value
-    elif section in ("params", "param"):
-        table, column = schema.params, schema.params.c.num
-    elif section in ("attributes", "attr") and name in ATTRIBUTES:
-        column = schema.runs.c[name]
-        return column.desc() if descending else column.asc()
-    else:
-        raise FilterSyntaxError(
-            f"bad order_by {text!r}: sort by metrics.X, params.X or attributes.X"
-        )
-    value = (
-        sa.select(column)
-        .where(table.c.run_id == schema.runs.c.id, table.c.key == name)
-        .scalar_subquery()
-    )
-    # Runs without the value sort last either way.
-    return value.desc().nulls_last() if descending else value.asc().nulls_last()
+def _attributes(live: Liveness, as_of: float | None) -> dict[str, sa.ColumnElement]:
+    """The attribute columns as a reader sees them: a run whose process is gone reads as
+    crashed, and, in a view of the past, a run that ended later was still running."""
+    runs = schema.runs
+    columns = {name: runs.c[name] for name in ATTRIBUTES}
+    status, ended = live.status(), live.ended()
+    if as_of is not None:
+        over = ended <= as_of
+        status = sa.case((over, status), else_=RunStatus.RUNNING.value)
+        ended = sa.case((over, ended), else_=sa.null())
+    return {**columns, "status": status, "ended": ended}
+
+
+def _sort_columns(
+    key: OrderKey,
+    columns: dict[str, sa.ColumnElement],
+    latest: sa.FromClause,
+    dialect: str,
+) -> tuple[sa.FromClause | None, list[sa.ColumnElement]]:
+    """What to outer-join (a run's row of params, metrics or tags, if any) and the columns
+    to sort by for one order_by key. Flags (0, else 1) put missing values last either way."""
+    section, name = key.field.section, key.field.name
+
+    def way(column: sa.ColumnElement) -> sa.ColumnElement:
+        return column.desc() if key.descending else column.asc()
+
+    def last_unless(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.case((condition, 0), else_=1)  # a NULL condition counts as false
+
+    if section == "attributes":
+        column = columns[name]
+        if name not in TIME_ATTRIBUTES and name != "status":
+            column = text_order(column, dialect)
+        return None, [last_unless(columns[name].is_not(None)), way(column)]
+    table = {"params": schema.params, "tags": schema.tags, "metrics": latest}[section].alias()
+    joined = (table, sa.and_(table.c.run_id == schema.runs.c.id, table.c.key == name))
+    missing = last_unless(table.c.run_id.is_not(None))
+    if section == "metrics":
+        value = table.c.value
+        return joined, [missing, last_unless(is_number(value)), way(value)]
+    if section == "tags":
+        return joined, [missing, way(text_order(table.c.value, dialect))]
+    # Params: numbers (by value) before text (by code point); desc reverses both.
+    text = text_order(param_text(table, dialect), dialect)
+    numbers_first = last_unless(table.c.num.is_not(None))
+    return joined, [missing, way(numbers_first), way(table.c.num), way(text)]
 
 
 def _load(
     store: Store,
     conditions: list,
-    orders: list | None = None,
+    filter: str | None = None,
+    orders: list[OrderKey] | None = None,
     limit: int | None = None,
     as_of: float | None = None,
 ) -> list[RunRecord]:
     runs, experiments = schema.runs, schema.experiments
+    latest = schema.latest_metrics if as_of is None else latest_metrics_as_of(as_of)
     if as_of is not None:
         conditions = [*conditions, runs.c.started <= as_of]
-    query = (
-        sa.select(runs, experiments.c.name.label("experiment"))
-        .join(experiments, experiments.c.id == runs.c.experiment_id)
-        .where(*conditions)
-        .order_by(*(orders or []), runs.c.started.desc(), runs.c.id.desc())
-        .limit(limit)
-    )
     with store.reader() as conn:
+        columns = _attributes(liveness.observe(conn), as_of)
+        if filter:
+            conditions.append(
+                parse_filter(filter, dialect=store.dialect, latest=latest, attributes=columns)
+            )
+        source = runs.join(experiments, experiments.c.id == runs.c.experiment_id)
+        sort = []
+        for key in orders or []:
+            joined, sort_columns = _sort_columns(key, columns, latest, store.dialect)
+            if joined is not None:
+                source = source.outerjoin(*joined)
+            sort.extend(sort_columns)
+        query = (
+            sa.select(
+                *(c for c in runs.c if c.name not in ("status", "ended")),
+                columns["status"].label("status"),
+                columns["ended"].label("ended"),
+                experiments.c.name.label("experiment"),
+            )
+            .select_from(source)
+            .where(*conditions)
+            .order_by(*sort, runs.c.started.desc(), runs.c.id.desc())
+            .limit(limit)
+        )
         rows = conn.execute(query).all()
         ids = [r.id for r in rows]
         params = _by_run(conn, schema.params, ids, lambda r: json.loads(r.value))
-        latest = schema.latest_metrics if as_of is None else latest_metrics_as_of(as_of)
         metrics = _by_run(conn, latest, ids, lambda r: _nan_if_null(r.value))
         tags = _by_run(conn, schema.tags, ids, lambda r: r.value)
-    if as_of is None:
-        crashed = mark_crashed(store, rows)
-        status = {r.id: CRASHED if r.id in crashed else r.status for r in rows}
-        ended = {r.id: (r.heartbeat or r.ended) if r.id in crashed else r.ended for r in rows}
-    else:  # a run that ended later was still running then
-        status = {r.id: r.status if r.ended and r.ended <= as_of else RUNNING for r in rows}
-        ended = {r.id: r.ended if r.ended and r.ended <= as_of else None for r in rows}
     return [
         RunRecord(
             id=r.id,
             name=r.name,
             experiment=r.experiment,
-            status=status[r.id],
+            status=RunStatus(r.status),
             started=r.started,
-            ended=ended[r.id],
+            ended=r.ended,
             parent_id=r.parent_id,
             user=r.user,
             host=r.host,
