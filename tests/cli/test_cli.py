@@ -14,8 +14,9 @@ import pytest
 import cairn
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
+def cli(*args: str, cwd: Path | None = None, width: int = 200) -> subprocess.CompletedProcess:
+    """`cairn ARGS` in a terminal `width` columns wide."""
+    env = {**os.environ, "COLUMNS": str(width)}
     return subprocess.run(
         [sys.executable, "-m", "cairn", *args],
         capture_output=True,

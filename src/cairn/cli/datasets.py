@@ -5,27 +5,38 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from cairn import datasets
-from cairn.cli.output import console, print_json, size, when
+from cairn.cli.output import (
+    Column,
+    ColumnsOption,
+    Fit,
+    console,
+    print_json,
+    print_table,
+    size,
+    when,
+)
 
 app = typer.Typer(help="Versioned datasets.", no_args_is_help=True)
 
 
-def _summary(meta: dict) -> str:
+def _summary(meta: dict) -> tuple[str, ...]:
+    """What a version holds, in tokens a table column may wrap between."""
     s = meta.get("summary", {})
     if s.get("type") == "frame":
-        return f"frame {s['rows']:,} rows x {len(s['columns'])} cols"
+        return ("frame", f"{s['rows']:,} rows", f"x {len(s['columns'])} cols")
     if s.get("type") == "array":
-        return f"array {s['dtype']} {tuple(s['shape'])}"
+        return ("array", s["dtype"], str(tuple(s["shape"])))
     if s.get("type") == "files":
-        return f"{s['files']} file(s), {size(s['bytes'])}"
-    return s.get("type", "")
+        return (f"{s['files']} file(s),", size(s["bytes"]))
+    return (s.get("type", ""),)
 
 
 @app.command("ls")
-def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
+def list_command(
+    as_json: bool = typer.Option(False, "--json"), columns: ColumnsOption = None
+) -> None:
     """Every dataset with its latest version."""
     found = datasets.list_datasets()
     if as_json:
@@ -33,41 +44,65 @@ def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
             [{"name": d.name, "versions": d.versions, "latest": vars(d.latest)} for d in found]
         )
         return
-    table = Table(title=f"{len(found)} dataset(s)")
-    for column in ("name", "versions", "latest", "created", "content", "description"):
-        table.add_column(column)
-    for d in found:
-        table.add_row(
-            d.name,
-            str(d.versions),
-            f"v{d.latest.version}",
-            when(d.latest.created),
-            _summary(d.latest.meta),
-            d.latest.meta.get("description", ""),
-        )
-    console.print(table)
+    print_table(
+        f"{len(found)} dataset(s)",
+        [
+            Column("name", 0),  # whole: it is what `datasets history` takes
+            Column("versions", 4, justify="right"),
+            Column("latest", 1),
+            Column("created", 5),
+            Column("content", 2, Fit.WRAP),
+            Column("description", 3, Fit.WRAP),
+        ],
+        [
+            {
+                "name": d.name,
+                "versions": str(d.versions),
+                "latest": f"v{d.latest.version}",
+                "created": when(d.latest.created, short=True),
+                "content": _summary(d.latest.meta),
+                "description": d.latest.meta.get("description", ""),
+            }
+            for d in found
+        ],
+        chosen=columns,
+        choosable=True,
+    )
 
 
 @app.command("history")
-def history_command(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
+def history_command(
+    name: str, as_json: bool = typer.Option(False, "--json"), columns: ColumnsOption = None
+) -> None:
     """Every version of a dataset, oldest first."""
     versions = datasets.history(name)
     if as_json:
         print_json([vars(v) for v in versions])
         return
-    table = Table(title=f"{name}: {len(versions)} version(s)")
-    for column in ("version", "created", "by run", "content", "digest", "description"):
-        table.add_column(column)
-    for v in versions:
-        table.add_row(
-            str(v.version),
-            when(v.created),
-            (v.run_id or "-")[-8:],
-            _summary(v.meta),
-            v.digest[:12],
-            v.meta.get("description", ""),
-        )
-    console.print(table)
+    print_table(
+        f"{name}: {len(versions)} version(s)",
+        [
+            Column("version", 0, justify="right"),
+            Column("created", 3),
+            Column("run", 4),
+            Column("content", 1, Fit.WRAP),
+            Column("digest", 5),
+            Column("description", 2, Fit.WRAP),
+        ],
+        [
+            {
+                "version": str(v.version),
+                "created": when(v.created, short=True),
+                "run": (v.run_id or "-")[-8:],
+                "content": _summary(v.meta),
+                "digest": v.digest[:12],
+                "description": v.meta.get("description", ""),
+            }
+            for v in versions
+        ],
+        chosen=columns,
+        choosable=True,
+    )
 
 
 @app.command("diff")
@@ -96,4 +131,4 @@ def add_command(
 ) -> None:
     """Register a file or folder as the next version of NAME (unchanged content: no new version)."""
     ref = datasets.add(name, path, description=description)
-    console.print(f"{name} v{ref.version}: {_summary(ref.meta)} ({ref.digest[:12]})")
+    console.print(f"{name} v{ref.version}: {' '.join(_summary(ref.meta))} ({ref.digest[:12]})")

@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import difflib
+import re
+from collections import Counter
 from dataclasses import fields
 from pathlib import Path
 
 import typer
 from rich.syntax import Syntax
-from rich.table import Table
+from rich.text import Text
 
-from cairn.cli.output import console, duration, number, print_json, size, status, when
+from cairn.cli.output import (
+    Cell,
+    Column,
+    ColumnsOption,
+    Fit,
+    console,
+    duration,
+    number,
+    pairs,
+    print_json,
+    print_table,
+    size,
+    status,
+    when,
+)
+from cairn.states import RunStatus
 from cairn.tracking import RunRecord, get_run, search_runs
+from cairn.tracking.filter import tokenize
 
 app = typer.Typer(help="List, inspect and compare runs.", no_args_is_help=True)
 
@@ -29,40 +47,109 @@ def list_runs(
     sort: list[str] = typer.Option(None, "--sort", "-s", help='e.g. "metrics.acc desc"'),
     limit: int = typer.Option(50, "--limit", "-n", help="At most this many runs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    columns: ColumnsOption = None,
 ) -> None:
-    """Runs with their params and latest metrics, newest first."""
+    """Runs with their params and latest metrics, newest first.
+
+    Columns: id, experiment, name, status, started, took, params (all of them), params.KEY
+    and metrics.KEY. What does not fit the terminal is hidden, timings first, and named
+    below the table.
+    """
     runs = search_runs(experiment, filter, sort, limit=limit)
     if as_json:
         print_json([record_json(r) for r in runs])
         return
-    metric_keys = sorted({k for r in runs for k in r.metrics})
-    table = Table(title=f"{len(runs)} run(s)" + (f" in {experiment}" if experiment else ""))
-    table.add_column("id", no_wrap=True)
-    if not experiment:
-        table.add_column("experiment")
-    for column in ("name", "status", "started", "took"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("params", style="magenta", ratio=1, overflow="fold")
-    for key in metric_keys:
-        table.add_column(key, style="cyan", justify="right", no_wrap=True)
-    for r in runs:
-        params = " ".join(f"{k}={number(v)}" for k, v in sorted(r.params.items()))
-        table.add_row(
-            r.id[-8:],
-            *([] if experiment else [r.experiment]),
-            r.name,
-            status(r.status),
-            when(r.started, short=True),
-            duration(r.duration),
-            params,
-            *(number(r.metrics[k]) if k in r.metrics else "" for k in metric_keys),
-        )
-    console.print(table)
+    print_table(
+        f"{len(runs)} run(s)" + (f" in {experiment}" if experiment else ""),
+        _run_columns(runs, all_experiments=not experiment, mentioned=_metrics_in(filter, sort)),
+        [_run_row(r) for r in runs],
+        chosen=columns,
+        choosable=True,
+    )
     if runs:
         console.print(
             "[dim]ids are shortened; any unique suffix or prefix works, "
             "e.g. `cairn runs show ID`[/]"
         )
+
+
+# What a metric's name says about it: one measured on held-out data is what runs are
+# compared by; one named like a duration describes the machine more than the model, as
+# `took` does.
+_HELD_OUT = re.compile(r"^(val|valid|validation|test|eval|holdout)(_|$)|_(val|test|eval)$")
+_TIMING = re.compile(r"(seconds|secs|_s|_ms|time|duration|elapsed)$")
+
+
+def _run_columns(
+    runs: list[RunRecord], *, all_experiments: bool, mentioned: list[str]
+) -> list[Column]:
+    """Every column `runs ls` can show, ranked by what should stay longest: id, name,
+    status, the leading metrics (those sorted or filtered by, else the first of the
+    others), params, experiment, the other metrics, `took` and `started`. Other metrics go held-out
+    ones first and timings last, then by how many runs have them."""
+    seen = Counter(k for r in runs for k in r.metrics)
+    others = sorted(
+        (k for k in seen if k not in mentioned),
+        key=lambda k: (-bool(_HELD_OUT.search(k)), bool(_TIMING.search(k)), -seen[k], k),
+    )
+    leading = [k for k in mentioned if k in seen] or others[:1]
+    by_importance = [
+        "id",
+        "name",
+        "status",
+        *(f"metrics.{k}" for k in leading),
+        "params",
+        "experiment",
+        *(f"metrics.{k}" for k in others if k not in leading),
+        "took",
+        "started",
+    ]
+    rank = {key: i for i, key in enumerate(by_importance)}
+    listed = [
+        Column("id", rank["id"]),
+        *([Column("experiment", rank["experiment"], Fit.CLIP)] if all_experiments else []),
+        Column("name", rank["name"], Fit.CLIP),
+        Column("status", rank["status"]),
+        Column("started", rank["started"]),
+        Column("took", rank["took"]),
+        Column("params", rank["params"], Fit.WRAP, style="magenta"),
+    ]
+    for key in leading + sorted(k for k in seen if k not in leading):
+        listed.append(
+            Column(f"metrics.{key}", rank[f"metrics.{key}"], header=key, justify="right",
+                   style="cyan")
+        )  # fmt: skip
+    for key in sorted({k for r in runs for k in r.params}):
+        listed.append(
+            Column(f"params.{key}", len(by_importance), header=key, style="magenta",
+                   default=False)
+        )  # fmt: skip
+    return listed
+
+
+def _run_row(run: RunRecord) -> dict[str, Cell]:
+    return {
+        "id": run.id[-8:],
+        "experiment": run.experiment,
+        "name": run.name,
+        "status": status(RunStatus(run.status)),
+        "started": when(run.started, short=True),
+        "took": duration(run.duration),
+        "params": pairs(run.params),
+        **{f"metrics.{k}": number(v) for k, v in run.metrics.items()},
+        **{f"params.{k}": number(v) for k, v in run.params.items()},
+    }
+
+
+def _metrics_in(filter: str | None, sort: list[str] | None) -> list[str]:
+    """The metrics a listing is sorted by, then those it is filtered by."""
+    keys = []
+    for text in [*(sort or []), filter or ""]:
+        for token in tokenize(text):
+            section, _, name = token.text.partition(".")
+            if token.kind == "field" and section in ("metrics", "metric"):
+                keys.append(name.strip("`"))
+    return list(dict.fromkeys(keys))
 
 
 @app.command("show")
@@ -83,32 +170,54 @@ def show(
             }
         )
         return
-    console.print(f"[bold]{run.experiment}/{run.name}[/] {run.id} {status(run.status)}")
+    console.print(
+        Text.assemble(
+            (f"{run.experiment}/{run.name}", "bold"), f" {run.id} ", status(RunStatus(run.status))
+        )
+    )
     console.print(
         f"started {when(run.started)}, took {duration(run.duration)}, by {run.user} "
         f"on {run.host}" + (f", child of {run.parent_id}" if run.parent_id else "")
     )
     console.print(f"command: {run.command}")
-    _table("params", ["key", "value"], [(k, number(v)) for k, v in sorted(run.params.items())])
-    _table("tags", ["key", "value"], sorted(run.tags.items()))
+    _key_values("params", {k: number(v) for k, v in run.params.items()})
+    _key_values("tags", run.tags)
     rows = []
     for key in sorted(run.metrics):
         values = [v for _, v, _ in run.metric_history(key)]
         finite = [v for v in values if v == v]
         rows.append(
-            (
-                key,
-                number(run.metrics[key]),
-                str(len(values)),
-                number(min(finite)) if finite else "-",
-                number(max(finite)) if finite else "-",
-            )
+            {
+                "key": key,
+                "last": number(run.metrics[key]),
+                "count": str(len(values)),
+                "min": number(min(finite)) if finite else "-",
+                "max": number(max(finite)) if finite else "-",
+            }
         )
-    _table("metrics", ["key", "last", "count", "min", "max"], rows)
-    _table(
+    _section(
+        "metrics",
+        [
+            Column("key", 0, Fit.CLIP),
+            Column("last", 1, justify="right"),
+            Column("min", 2, justify="right"),
+            Column("max", 2, justify="right"),
+            Column("count", 3, justify="right"),
+        ],
+        rows,
+    )
+    _section(
         "artifacts",
-        ["name", "version", "kind", "digest"],
-        [(a.name, str(a.version), a.kind, a.digest[:16]) for a in run.artifacts()],
+        [
+            Column("name", 0, Fit.CLIP),
+            Column("version", 1, justify="right"),
+            Column("kind", 2),
+            Column("digest", 3),
+        ],
+        [
+            {"name": a.name, "version": str(a.version), "kind": a.kind, "digest": a.digest[:16]}
+            for a in run.artifacts()
+        ],
     )
     if env:
         console.print(
@@ -131,15 +240,15 @@ def show(
         console.print(run.error)
 
 
-def _table(title: str, columns: list[str], rows: list) -> None:
-    if not rows:
-        return
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+def _key_values(title: str, values: dict[str, str]) -> None:
+    """A two-column table; a value wraps between its words, never inside one."""
+    rows = [{"key": k, "value": tuple(str(v).split())} for k, v in sorted(values.items())]
+    _section(title, [Column("key", 0, Fit.CLIP), Column("value", 0, Fit.WRAP)], rows)
+
+
+def _section(title: str, columns: list[Column], rows: list[dict[str, Cell]]) -> None:
+    if rows:
+        print_table(title, columns, rows)
 
 
 @app.command("diff")
@@ -170,17 +279,27 @@ def diff(
         if not changed:
             console.print(f"{section}: [green]same[/]")
             continue
-        table = Table(title=section, title_justify="left")
-        for column in ("key", ra.id[-10:], rb.id[-10:]):
-            table.add_column(column)
-        for key, (va, vb) in sorted(changed.items()):
-            table.add_row(key, "-" if va is None else number(va), "-" if vb is None else number(vb))
-        console.print(table)
+        print_table(
+            section,
+            [
+                Column("key", 0, Fit.CLIP),
+                Column("a", 0, Fit.WRAP, header=ra.id[-10:]),
+                Column("b", 0, Fit.WRAP, header=rb.id[-10:]),
+            ],
+            [
+                {"key": key, "a": _shown(va), "b": _shown(vb)}
+                for key, (va, vb) in sorted(changed.items())
+            ],
+        )
     if result["code_diff"]:
         console.print("[bold]code[/]")
         console.print(Syntax(result["code_diff"], "diff"))
     else:
         console.print("code: [green]same[/]")
+
+
+def _shown(value: object) -> tuple[str, ...]:
+    return ("-",) if value is None else tuple(number(value).split())
 
 
 def _changed(a: dict, b: dict) -> dict[str, list]:
@@ -223,17 +342,24 @@ def reproduce_command(
     if result.reproduced is None:
         console.print(f"[red]the command exited with {result.returncode} and made no run[/]")
         raise typer.Exit(1)
-    table = Table(title=f"{result.original.id} reproduced as {result.reproduced.id}")
-    for column in ("artifact", "original", "reproduced", "same"):
-        table.add_column(column)
-    for c in result.comparisons:
-        table.add_row(
-            c.key,
-            (c.original or "-")[:12],
-            (c.reproduced or "-")[:12],
-            "[green]yes[/]" if c.matches else "[red]no[/]",
-        )
-    console.print(table)
+    print_table(
+        f"{result.original.id} reproduced as {result.reproduced.id}",
+        [
+            Column("artifact", 0, Fit.CLIP),
+            Column("same", 1),
+            Column("original", 2),
+            Column("reproduced", 2),
+        ],
+        [
+            {
+                "artifact": c.key,
+                "original": (c.original or "-")[:12],
+                "reproduced": (c.reproduced or "-")[:12],
+                "same": Text("yes", "green") if c.matches else Text("no", "red"),
+            }
+            for c in result.comparisons
+        ],
+    )
     if not result.identical:
         console.print("[red]the reproduction differs[/]")
         raise typer.Exit(1)

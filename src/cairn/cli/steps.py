@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from cairn.cli.output import console, print_json, when
+from cairn.cli.output import Column, ColumnsOption, console, print_json, print_table, when
 from cairn.pipeline import invalidate, summaries
 from cairn.store import get_store
 
@@ -13,18 +12,32 @@ app = typer.Typer(help="Memoized pipeline steps.", no_args_is_help=True)
 
 
 @app.command("ls")
-def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
+def list_command(
+    as_json: bool = typer.Option(False, "--json"), columns: ColumnsOption = None
+) -> None:
     """Steps with cached results."""
     found = summaries(get_store(create=False))
     if as_json:
         print_json([vars(s) for s in found])
         return
-    table = Table(title=f"{len(found)} step(s)")
-    for column in ("step", "cached results", "last computed"):
-        table.add_column(column)
-    for s in found:
-        table.add_row(s.step, str(s.entries), when(s.last_computed))
-    console.print(table)
+    print_table(
+        f"{len(found)} step(s)",
+        [
+            Column("step", 0),  # whole: it is what `step invalidate` takes
+            Column("cached", 1, justify="right"),
+            Column("computed", 2),
+        ],
+        [
+            {
+                "step": s.step,
+                "cached": str(s.entries),
+                "computed": when(s.last_computed, short=True),
+            }
+            for s in found
+        ],
+        chosen=columns,
+        choosable=True,
+    )
 
 
 @app.command("invalidate")

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from cairn.cli.output import console, duration, number, print_json, status, when
+from cairn.cli.output import (
+    Column,
+    ColumnsOption,
+    Fit,
+    console,
+    duration,
+    number,
+    pairs,
+    print_json,
+    print_table,
+    status,
+    when,
+)
 from cairn.errors import NotFoundError
+from cairn.states import Direction, TrialState
 from cairn.store import get_store
 from cairn.tuning import TuneResult, list_studies, load_result
 
@@ -29,7 +41,15 @@ def _summary(result: TuneResult) -> dict:
         "sampler": study.sampler,
         "scheduler": study.scheduler,
         "trials": len(result.records),
-        **{state: result.count(state) for state in ("completed", "pruned", "failed", "running")},
+        **{
+            state.value: result.count(state)
+            for state in (
+                TrialState.COMPLETED,
+                TrialState.PRUNED,
+                TrialState.FAILED,
+                TrialState.RUNNING,
+            )
+        },
         "best_value": best.value if best else None,
         "best_params": best.params if best else None,
         "best_run": best.run_id if best else None,
@@ -38,30 +58,42 @@ def _summary(result: TuneResult) -> dict:
 
 
 @app.command("ls")
-def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def list_command(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    columns: ColumnsOption = None,
+) -> None:
     """Every study (its latest version) with its trial counts and best value."""
     store = get_store(create=False)
     summaries = [_summary(load_result(store, s.name, s.version)) for s in list_studies(store)]
     if as_json:
         print_json(summaries)
         return
-    table = Table(title=f"{len(summaries)} stud{'y' if len(summaries) == 1 else 'ies'}")
-    for column in ("study", "metric", "search", "trials", "best"):
-        table.add_column(column, no_wrap=True, justify="right" if column == "best" else "left")
-    table.add_column("best params", style="magenta", overflow="fold")
-    table.add_column("created", no_wrap=True)
-    for s in summaries:
-        version = f" v{s['version']}" if s["version"] > 1 else ""
-        table.add_row(
-            s["name"] + version,
-            f"{s['metric']} {s['mode']}",
-            f"{s['sampler']}+{s['scheduler']}",
-            f"{s['trials']} ({s['pruned']} pruned, {s['failed']} failed)",
-            "-" if s["best_value"] is None else number(s["best_value"]),
-            _params(s["best_params"] or {}),
-            when(s["created"], short=True),
-        )
-    console.print(table)
+    print_table(
+        f"{len(summaries)} stud{'y' if len(summaries) == 1 else 'ies'}",
+        [
+            Column("study", 0),  # whole: it is what `tune show` takes
+            Column("metric", 1),
+            Column("search", 5),
+            Column("trials", 4, Fit.WRAP),
+            Column("best", 2, justify="right"),
+            Column("params", 3, Fit.WRAP, style="magenta"),
+            Column("created", 6),
+        ],
+        [
+            {
+                "study": s["name"] + (f" v{s['version']}" if s["version"] > 1 else ""),
+                "metric": f"{s['metric']} {s['mode']}",
+                "search": f"{s['sampler']}+{s['scheduler']}",
+                "trials": (f"{s['trials']} ({s['pruned']} pruned,", f"{s['failed']} failed)"),
+                "best": "-" if s["best_value"] is None else number(s["best_value"]),
+                "params": pairs(s["best_params"] or {}),
+                "created": when(s["created"], short=True),
+            }
+            for s in summaries
+        ],
+        chosen=columns,
+        choosable=True,
+    )
     if not summaries:
         console.print("no studies yet: run one with cairn.tune(objective, space, metric, mode)")
 
@@ -72,6 +104,7 @@ def show_command(
     version: int = typer.Option(None, "--version", "-v", help="An older version of it."),
     limit: int = typer.Option(20, "--limit", "-n", help="At most this many trials."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    columns: ColumnsOption = None,
 ) -> None:
     """A study's settings and its trials, best first."""
     result = load_result(get_store(create=False), name, version)
@@ -90,21 +123,32 @@ def show_command(
         f"{summary['trials']} trial(s): {summary['completed']} completed, "
         f"{summary['pruned']} pruned, {summary['failed']} failed"
     )
-    table = Table(title=f"trials of {name}, best first")
-    for column in ("#", "run", "state", "value", "steps", "took"):
-        table.add_column(column, no_wrap=True, justify="right" if column != "state" else "left")
-    table.add_column("params", style="magenta", overflow="fold")
-    for r in ranked[:limit]:
-        table.add_row(
-            str(r.number),
-            r.run_id[-8:],
-            status(r.state),
-            "-" if r.value is None else number(r.value),
-            str(len(r.curve)),
-            duration(r.duration),
-            _params(r.params),
-        )
-    console.print(table)
+    print_table(
+        f"trials of {name}, best first",
+        [
+            Column("#", 1, justify="right"),
+            Column("run", 2, justify="right"),
+            Column("state", 3),
+            Column("value", 0, justify="right"),
+            Column("steps", 5, justify="right"),
+            Column("took", 6, justify="right"),
+            Column("params", 4, Fit.WRAP, style="magenta"),
+        ],
+        [
+            {
+                "#": str(r.number),
+                "run": r.run_id[-8:],
+                "state": status(TrialState(r.state)),
+                "value": "-" if r.value is None else number(r.value),
+                "steps": str(len(r.curve)),
+                "took": duration(r.duration),
+                "params": pairs(r.params),
+            }
+            for r in ranked[:limit]
+        ],
+        chosen=columns,
+        choosable=True,
+    )
     if len(ranked) > limit:
         console.print(f"{len(ranked) - limit} more: --limit {len(ranked)}")
     if summary["best_run"]:
@@ -113,17 +157,13 @@ def show_command(
 
 def _ranked(result: TuneResult) -> list:
     """Completed trials best first, then pruned by their last value, then the rest."""
-    sign = -1 if result.study.mode == "max" else 1
-    order = {"completed": 0, "pruned": 1}
+    sign = -1 if Direction(result.study.mode) is Direction.MAX else 1
+    order = {TrialState.COMPLETED: 0, TrialState.PRUNED: 1}
     return sorted(
         result.records,
         key=lambda r: (
-            order.get(r.state, 2),
+            order.get(TrialState(r.state), 2),
             sign * r.value if r.value is not None else 0.0,
             r.number,
         ),
     )
-
-
-def _params(params: dict) -> str:
-    return " ".join(f"{k}={number(v)}" for k, v in sorted(params.items()))
