@@ -76,6 +76,23 @@ def test_runs_show_and_diff(two_runs: tuple[str, str]) -> None:
     assert "params" in cli("runs", "diff", a, b).stdout
 
 
+def test_runs_show_prints_an_error_with_brackets_as_it_is(workspace: Path) -> None:
+    with pytest.raises(KeyError), cairn.start_run("fit", experiment="exp") as run:
+        raise KeyError("[/] and [bold]x[/bold] are the user's text")
+    shown = cli("runs", "show", run.id)
+    assert shown.returncode == 0, shown.stderr
+    assert 'KeyError: "[/] and [bold]x[/bold] are the user\'s text"' in shown.stdout
+
+
+def test_values_that_look_like_markup_print_as_they_are(workspace: Path) -> None:
+    with cairn.start_run("fit", experiment="exp", params={"act": "[relu]"}) as run:
+        run.log({"acc": 0.5})
+    listed = cli("runs", "ls")
+    assert listed.returncode == 0, listed.stderr
+    assert "act=[relu]" in listed.stdout
+    assert "│ [relu]" in cli("runs", "show", run.id).stdout
+
+
 def test_bad_input_exits_non_zero(two_runs: tuple[str, str]) -> None:
     bad_filter = cli("runs", "ls", "--filter", "params.C >")
     assert bad_filter.returncode == 1 and "bad filter" in bad_filter.stderr

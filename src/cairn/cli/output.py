@@ -136,7 +136,7 @@ class UnknownColumnError(CairnError, typer.BadParameter):
 
 
 def print_table(
-    title: str | None,
+    title: str,
     columns: Sequence[Column],
     rows: Sequence[Mapping[str, Cell]],
     *,
@@ -153,11 +153,12 @@ def print_table(
     bounds = [_bounds(c, [row[i] for row in cells]) for i, c in enumerate(shown)]
     widths, hidden = _fit(shown, bounds, console.width)
     kept = sorted(widths)
-    table = Table(title=title, box=box.HEAVY_HEAD, padding=(0, 1))
+    # Titles, headers and cells are Text: names and values are the user's, never markup.
+    table = Table(title=Text(title, style="table.title"), box=box.HEAVY_HEAD, padding=(0, 1))
     for i in kept:
         column = shown[i]
         table.add_column(
-            column.title,
+            Text(column.title),
             justify=column.justify,
             style=column.style,
             width=widths[i],

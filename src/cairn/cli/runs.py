@@ -179,7 +179,7 @@ def show(
         f"started {when(run.started)}, took {duration(run.duration)}, by {run.user} "
         f"on {run.host}" + (f", child of {run.parent_id}" if run.parent_id else "")
     )
-    console.print(f"command: {run.command}")
+    console.print(f"command: {run.command}", markup=False)  # the user's text, not markup
     _key_values("params", {k: number(v) for k, v in run.params.items()})
     _key_values("tags", run.tags)
     rows = []
@@ -237,7 +237,7 @@ def show(
         console.print("[bold]code[/]: not in a git checkout")
     if run.error:
         console.print("[bold red]error[/]")
-        console.print(run.error)
+        console.print(run.error, markup=False, highlight=False)
 
 
 def _key_values(title: str, values: dict[str, str]) -> None:
