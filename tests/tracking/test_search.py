@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import pytest
 
@@ -281,3 +282,12 @@ def test_a_view_of_the_past_filters_on_the_status_it_shows(backend: str) -> None
     assert cairn.search_runs(filter="attributes.status = 'finished'", as_of=moment) == []
     assert cairn.search_runs(filter="attributes.ended != null", as_of=moment) == []
     assert [r.name for r in cairn.search_runs(filter="attributes.status = 'finished'")] == ["slow"]
+
+
+def test_an_id_fragment_is_text_not_a_pattern(workspace: Path) -> None:
+    with cairn.start_run("only") as run:
+        pass
+    assert cairn.get_run(run.id[-6:].lower()).id == run.id
+    for fragment in ("%%%%", "____"):
+        with pytest.raises(cairn.NotFoundError):
+            cairn.get_run(fragment)

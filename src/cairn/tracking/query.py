@@ -99,7 +99,10 @@ def get_run(run_id: str, *, store: Store | None = None, as_of: float | None = No
     found = _load(store, [schema.runs.c.id == run_id], limit=1, as_of=as_of)
     if not found and len(run_id) >= 4:
         runs = schema.runs
-        matches = sa.or_(runs.c.id.startswith(run_id), runs.c.id.endswith(run_id))
+        matches = sa.or_(
+            runs.c.id.startswith(run_id, autoescape=True),
+            runs.c.id.endswith(run_id, autoescape=True),
+        )
         found = _load(store, [matches], limit=2, as_of=as_of)
     if len(found) != 1:
         raise NotFoundError(
@@ -183,9 +186,8 @@ def _sort_columns(
 
     if section == "attributes":
         column = columns[name]
-        if name not in TIME_ATTRIBUTES and name != "status":
-            column = text_order(column, dialect)
-        return None, [last_unless(columns[name].is_not(None)), way(column)]
+        sortable = column if name in TIME_ATTRIBUTES else text_order(column, dialect)
+        return None, [last_unless(column.is_not(None)), way(sortable)]
     table = {"params": schema.params, "tags": schema.tags, "metrics": latest}[section].alias()
     joined = (table, sa.and_(table.c.run_id == schema.runs.c.id, table.c.key == name))
     missing = last_unless(table.c.run_id.is_not(None))
@@ -210,8 +212,7 @@ def _load(
 ) -> list[RunRecord]:
     runs, experiments = schema.runs, schema.experiments
     latest = schema.latest_metrics if as_of is None else latest_metrics_as_of(as_of)
-    if as_of is not None:
-        conditions = [*conditions, runs.c.started <= as_of]
+    conditions = [*conditions] if as_of is None else [*conditions, runs.c.started <= as_of]
     with store.reader() as conn:
         columns = _attributes(liveness.observe(conn), as_of)
         if filter:
