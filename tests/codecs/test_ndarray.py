@@ -1,3 +1,4 @@
+import json
 import mmap
 
 import hypothesis.extra.numpy as hnp
@@ -6,8 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cairn.codecs import CopyOnWriteMap, decode, encode
-from cairn.codecs.ndarray import CHUNK_BYTES
+from cairn.codecs import CopyOnWriteMap, decode, encode, ndarray
 
 from .conftest import roundtrip_via_bytes
 
@@ -70,11 +70,11 @@ def test_non_contiguous_views(arr, data):
         np.array([np.nan, -0.0, np.inf, -np.inf]),
         np.array(["2020-01-01", "NaT"], dtype="M8[ns]"),
         np.array(["", "ünïcode", "日本"]),
-        np.arange(3_000_000, dtype=np.int64).reshape(1000, 3000),  # several chunks, compressed
+        np.arange(3_000_000, dtype=np.int64).reshape(1000, 3000),  # compressed
         np.random.default_rng(0).random(2_000_000),  # incompressible: raw
         np.zeros(10, dtype=[("a", "<i4", (2,)), ("b", "U3"), ("c", "?")]),
     ],
-    ids=["0d", "empty", "specials", "nat", "unicode", "chunked", "random", "structured"],
+    ids=["0d", "empty", "specials", "nat", "unicode", "compressed", "random", "structured"],
 )
 def test_examples(arr, roundtrip):
     _, out = roundtrip(arr)
@@ -137,8 +137,25 @@ def test_read_only_mmap_gives_private_copy(tmp_path):
         m.close()  # a copy was made: no export keeps the mapping alive
 
 
-def test_chunk_size_is_a_few_mb():
-    assert 1 << 20 <= CHUNK_BYTES <= 16 << 20
+def test_a_chunk_stays_below_blosc2s_2_gib_cap():
+    import blosc2
+
+    assert ndarray.CHUNK_BYTES + blosc2.MAX_OVERHEAD < 2**31
+
+
+@pytest.mark.parametrize("priority", ["speed", "size"])
+def test_several_chunks_and_blobs_of_another_chunk_size(monkeypatch, priority):
+    # Blobs written before held 8 MiB chunks; they must keep loading with today's chunk size.
+    arr = np.round(np.random.default_rng(3).normal(0, 1, 700_000), 2).reshape(700, 1000)
+    monkeypatch.setattr(ndarray, "CHUNK_BYTES", 1 << 20)
+    with ndarray.array_priority(priority):
+        enc = encode(arr)
+    monkeypatch.undo()
+    assert enc.meta["layout"] == "blosc2" and enc.meta["chunk"] == 1 << 20
+    out = decode(
+        enc.codec, memoryview(bytes(enc.data)).toreadonly(), json.loads(json.dumps(enc.meta))
+    )
+    assert_same(arr, out)
 
 
 @pytest.mark.slow

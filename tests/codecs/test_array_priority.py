@@ -1,0 +1,121 @@
+"""Arrays compress for speed unless CAIRN_ARRAY_CODEC or `array_priority` asks for size."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from cairn.codecs import (
+    ArrayPriority,
+    ArrayPriorityError,
+    array_priority,
+    current_array_priority,
+    encode,
+)
+from cairn.errors import CairnError
+
+from .conftest import roundtrip_via_bytes
+
+RNG = np.random.default_rng(7)
+N = 400_000
+ARRAYS = {
+    "random float64": RNG.random(N),
+    "random-walk float32": np.cumsum(RNG.standard_normal(N, dtype=np.float32)),
+    "int64 ids": RNG.integers(0, 1000, N, dtype=np.int64),
+    # Few distinct values: only an entropy coder (ZSTD) gets far below LZ4 here.
+    "rounded measurements": np.round(np.sin(np.linspace(0, 20, N)) + RNG.normal(0, 0.01, N), 2),
+}
+
+
+@pytest.fixture(autouse=True)
+def no_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAIRN_ARRAY_CODEC", raising=False)
+
+
+def test_speed_is_the_default_and_never_picks_zstd() -> None:
+    assert current_array_priority() is ArrayPriority.SPEED
+    for name, arr in ARRAYS.items():
+        meta = encode(arr).meta
+        assert meta["layout"] == "raw" or meta["compressor"] == "lz4", name
+
+
+def test_size_trades_speed_for_smaller_files() -> None:
+    arr = ARRAYS["rounded measurements"]
+    fast = encode(arr)
+    with array_priority("size") as chosen:
+        assert chosen is ArrayPriority.SIZE
+        small = encode(arr)
+    assert fast.meta["compressor"] == "lz4"
+    assert small.meta["compressor"] == "zstd"
+    assert len(small.data) < len(fast.data) / 2
+
+
+@pytest.mark.parametrize("name", list(ARRAYS))
+@pytest.mark.parametrize("priority", list(ArrayPriority))
+def test_every_choice_round_trips(name: str, priority: ArrayPriority) -> None:
+    arr = ARRAYS[name]
+    with array_priority(priority):
+        _, out = roundtrip_via_bytes(arr)
+    assert out.dtype == arr.dtype and out.tobytes() == arr.tobytes()
+    assert out.flags.writeable
+
+
+@pytest.mark.parametrize(("value", "expected"), [("size", "zstd"), (" SPEED ", "lz4")])
+def test_environment_variable(monkeypatch: pytest.MonkeyPatch, value: str, expected: str) -> None:
+    monkeypatch.setenv("CAIRN_ARRAY_CODEC", value)
+    assert encode(ARRAYS["rounded measurements"]).meta["compressor"] == expected
+
+
+def test_block_overrides_environment_and_is_undone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAIRN_ARRAY_CODEC", "size")
+    with array_priority(ArrayPriority.SPEED):
+        assert current_array_priority() is ArrayPriority.SPEED
+        with array_priority("size"):
+            assert current_array_priority() is ArrayPriority.SIZE
+        assert current_array_priority() is ArrayPriority.SPEED
+    assert current_array_priority() is ArrayPriority.SIZE
+
+
+def test_block_belongs_to_its_thread() -> None:
+    seen: list[ArrayPriority] = []
+    with array_priority("size"):
+        other = threading.Thread(target=lambda: seen.append(current_array_priority()))
+        other.start()
+        other.join()
+    assert seen == [ArrayPriority.SPEED]
+
+
+def test_bad_environment_value_fails_the_save_instead_of_pickling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A CodecError would make the registry fall back to pickle, silently storing 8x the bytes.
+    monkeypatch.setenv("CAIRN_ARRAY_CODEC", "smallest")
+    with pytest.raises(
+        ArrayPriorityError, match="CAIRN_ARRAY_CODEC is 'smallest'.*'speed' or 'size'"
+    ):
+        encode(np.zeros(10))
+    with pytest.raises(ValueError):
+        encode(np.zeros(0))
+
+
+def test_bad_argument_is_refused_on_entry() -> None:
+    with pytest.raises(ArrayPriorityError) as caught, array_priority("fast"):
+        pass
+    assert isinstance(caught.value, CairnError) and isinstance(caught.value, ValueError)
+    assert current_array_priority() is ArrayPriority.SPEED
+
+
+def test_sparse_parts_follow_the_priority() -> None:
+    m = sp.random(2000, 2000, density=0.05, format="csr", random_state=1, dtype=np.float64)
+    m.data = np.round(m.data, 2)
+    fast = encode(m)
+    with array_priority("size"):
+        small = encode(m)
+    compressors = {part.get("compressor") for part in fast.meta["parts"]}
+    assert "zstd" not in compressors
+    assert any(part.get("compressor") == "zstd" for part in small.meta["parts"])
+    _, out = roundtrip_via_bytes(m)
+    assert (out != m).nnz == 0
