@@ -153,6 +153,7 @@ def test_export_writes_dockerfile_requirements_and_spec(repo: Path, workspace: P
     assert set(spec) >= {"hardware", "software", "dataset", "model"}
     assert spec["software"]["code"]["commit"] == cairn.get_run(run_id).code()["commit"]
     assert spec["hardware"]["cpu"]["logical"] >= 1
+    assert spec["run"]["status"] == "finished"  # plain text, not the RunStatus member
 
 
 def test_step_inputs_are_lineage(repo: Path, workspace: Path) -> None:

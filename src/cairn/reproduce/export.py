@@ -102,7 +102,7 @@ def _spec(store: Store, run: RunRecord, env: dict, code: dict) -> dict:
         "name": f"{run.experiment}/{run.name}",
         "run": {
             "id": run.id,
-            "status": run.status,
+            "status": run.status.value,
             "started": _iso(run.started),
             "command": run.command,
             "params": run.params,
