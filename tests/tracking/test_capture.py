@@ -204,3 +204,22 @@ def test_a_module_run_with_python_m_is_recorded_as_one(workspace: Path) -> None:
         "--name",
         "two words",
     ]
+
+
+def test_untracked_files_are_stored_and_linked_on_every_backend(
+    backend: str, tmp_path: Path
+) -> None:
+    repo = git_repo(tmp_path / "project", {"a.py": "a = 1\n"})
+    (repo / "conf.yaml").write_text("lr: 0.1\n")
+    store = cairn.get_store()
+    first, code = _record(store, repo)
+    again, _ = _record(store, repo)  # an unchanged checkout: the same record, no new blob
+    assert first == again
+    [entry] = code["untracked"]
+    assert bytes(store.blobs.get(entry["digest"])) == b"lr: 0.1\n"
+    with store.reader() as conn:
+        assert conn.execute(
+            sa.select(schema.blob_links.c.child).where(schema.blob_links.c.parent == first)
+        ).scalars().all() == [entry["digest"]]
+        codecs = dict(conn.execute(sa.select(schema.blobs.c.digest, schema.blobs.c.codec)).all())
+    assert codecs == {first: "json", entry["digest"]: "bytes"}
