@@ -24,6 +24,9 @@ from cairn.tracking.writer import HEARTBEAT_INTERVAL_S
 DEFAULT_HEARTBEAT_TIMEOUT_S = 6 * HEARTBEAT_INTERVAL_S
 # A process's start time read twice can differ by rounding; a reused pid differs by far more.
 _START_TIME_TOLERANCE_S = 1.0
+# (pid, start time) of processes found gone: they never come back, so each is checked once.
+_gone: set[tuple[int, float | None]] = set()
+_GONE_LIMIT = 100_000
 
 
 def heartbeat_timeout() -> float:
@@ -66,8 +69,9 @@ class Liveness:
         return sa.case((self.crashed(), _last_sign_of_life()), else_=schema.runs.c.ended)
 
 
-def observe(conn: sa.Connection) -> Liveness:
-    """Check the processes of this host's running runs. Reads only."""
+def observe(conn: sa.Connection, *among: sa.ColumnElement[bool]) -> Liveness:
+    """Check the processes of this host's running runs (those matching the conditions
+    `among` on `runs`, if given). Reads only."""
     runs, host = schema.runs, socket.gethostname()
     stale_before = time.time() - heartbeat_timeout()
     rows = conn.execute(
@@ -75,6 +79,7 @@ def observe(conn: sa.Connection) -> Liveness:
             runs.c.status == RunStatus.RUNNING.value,
             runs.c.host == host,
             runs.c.pid.is_not(None),
+            *among,
         )
     )
     dead = frozenset(r.id for r in rows if not _process_alive(r.pid, r.pid_started))
@@ -107,12 +112,20 @@ def _last_sign_of_life() -> sa.ColumnElement[float]:
 
 
 def _process_alive(pid: int, started: float | None) -> bool:
+    if (pid, started) in _gone:
+        return False
     try:
         process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:  # killed, not yet waited for
-            return False
-        return abs(process.create_time() - (started or 0.0)) <= _START_TIME_TOLERANCE_S
+        # A zombie was killed and not yet waited for; a pid started at another time was reused.
+        alive = process.status() != psutil.STATUS_ZOMBIE and (
+            abs(process.create_time() - (started or 0.0)) <= _START_TIME_TOLERANCE_S
+        )
     except psutil.NoSuchProcess:
-        return False
+        alive = False
     except psutil.AccessDenied:  # another user's process exists; it cannot be told apart
         return True
+    if not alive:
+        if len(_gone) >= _GONE_LIMIT:
+            _gone.clear()
+        _gone.add((pid, started))
+    return alive

@@ -130,7 +130,11 @@ def search_runs(
     as_of: epoch seconds; the runs as they were then (see `cairn.as_of`).
     """
     store = store or get_store()
-    conditions = [] if experiment is None else [schema.experiments.c.name == experiment]
+    experiments = schema.experiments
+    conditions = []
+    if experiment is not None:
+        named = sa.select(experiments.c.id).where(experiments.c.name == experiment)
+        conditions.append(schema.runs.c.experiment_id.in_(named.scalar_subquery()))
     orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
     return _load(
         store, conditions, filter, [parse_order(o) for o in orders], limit=limit, as_of=as_of
@@ -204,7 +208,7 @@ def _sort_columns(
 
 def _load(
     store: Store,
-    conditions: list,
+    conditions: list[sa.ColumnElement[bool]],  # on `runs` alone
     filter: str | None = None,
     orders: list[OrderKey] | None = None,
     limit: int | None = None,
@@ -214,7 +218,7 @@ def _load(
     latest = schema.latest_metrics if as_of is None else latest_metrics_as_of(as_of)
     conditions = [*conditions] if as_of is None else [*conditions, runs.c.started <= as_of]
     with store.reader() as conn:
-        columns = _attributes(liveness.observe(conn), as_of)
+        columns = _attributes(liveness.observe(conn, *conditions), as_of)
         if filter:
             conditions.append(
                 parse_filter(filter, dialect=store.dialect, latest=latest, attributes=columns)
