@@ -158,6 +158,8 @@ def test_columns_option_chooses_and_orders_columns(lab: Lab) -> None:
     bad = cli("runs", "ls", "--columns", "id,metrics.nope")
     assert bad.returncode == 2 and "no column 'metrics.nope'" in bad.stderr
     assert "metrics.val_acc" in bad.stderr  # says what there is
+    empty = cli("runs", "ls", "--columns", " , ")
+    assert empty.returncode == 2 and "name at least one column" in empty.stderr
     assert cli("tune", "show", STUDY, "--columns", "run,value").returncode == 0
 
 

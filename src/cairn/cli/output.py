@@ -184,9 +184,9 @@ def _pick(columns: Sequence[Column], chosen: str | None) -> list[Column]:
     keys = list(dict.fromkeys(k.strip() for k in chosen.split(",") if k.strip()))
     unknown = [k for k in keys if k not in by_key]
     if unknown or not keys:
-        named = f"no column {unknown[0]!r}" if unknown else "no column named"
+        wrong = f"no column {unknown[0]!r}" if unknown else "name at least one column"
         raise UnknownColumnError(
-            f"{named}; this table has {', '.join(by_key)}", param_hint="'--columns'"
+            f"{wrong}; this table has {', '.join(by_key)}", param_hint="'--columns'"
         )
     return [replace(by_key[k], rank=rank) for rank, k in enumerate(keys)]
 
