@@ -15,7 +15,7 @@ from cairn.states import RunStatus
 from cairn.store import Store, get_store, schema
 from cairn.tracking import active
 from cairn.tracking.capture import (
-    capture_code,
+    capture_code_record,
     capture_environment,
     process_identity,
     to_json_bytes,
@@ -75,8 +75,7 @@ def start_run(
     tags_rows = tag_rows(run_id, tags or {})
     refs = None
     if capture or parent_id is None:
-        code = capture_code()
-        refs = (_put_json(store, code) if code else None, _put_json(store, capture_environment()))
+        refs = (capture_code_record(store), _put_json(store, capture_environment()))
     # The run, its params and tags in one transaction: a run is never seen half-made.
     with nullcontext(conn) if conn is not None else store.writer() as tx:
         if parent_id is not None:
