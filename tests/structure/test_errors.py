@@ -16,20 +16,12 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "cairn"
 
 # (path under src/cairn, exception class) -> why cairn raises the builtin class there.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("compute/executor.py", "RuntimeError"): (
-        "a submit after shutdown: concurrent.futures raises RuntimeError, and code written "
-        "for its executors catches that"
-    ),
-    ("compute/executor.py", "AttributeError"): (
+    ("compute/actor_handle.py", "AttributeError"): (
         "an actor handle's __getattr__ declining dunder names: Python's attribute protocol"
     ),
     ("compute/channel.py", "EOFError"): (
         "the end of a message stream, as multiprocessing's Connection.recv says it; caught "
         "inside compute, and imported by workers that do not import cairn"
-    ),
-    ("compute/_worker.py", "RuntimeError"): (
-        "runs in worker processes that do not import cairn (to start in milliseconds), "
-        "so cairn.errors is not there"
     ),
 }
 
