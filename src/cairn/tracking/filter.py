@@ -110,14 +110,14 @@ class Token:
     pos: int
 
 
-def tokenize(text: str) -> list[Token]:
+def tokenize(text: str, what: str = "filter") -> list[Token]:
     tokens, pos = [], 0
     while pos < len(text):
         if text[pos:].strip() == "":
             break
         match = _TOKEN.match(text, pos)
         if not match:
-            raise FilterSyntaxError(_where(text, pos, "unexpected character"))
+            raise FilterSyntaxError(_where(text, pos, "unexpected character", what))
         kind = match.lastgroup or ""
         start = match.start(kind)
         tokens.append(Token(kind, match.group(kind), start))
@@ -153,17 +153,17 @@ def parse_filter(
 
 def parse_order(text: str) -> OrderKey:
     """`metrics.acc desc`, `params."my param"`, `attributes.started asc`."""
-    tokens = tokenize(text)
+    tokens = tokenize(text, "order_by")
     usage = "write e.g. 'metrics.acc desc'"
     if not tokens or tokens[0].kind != "field":
         raise FilterSyntaxError(f"bad order_by {text!r}: {usage}")
-    field = _field(text, tokens[0])
+    field = _field(text, tokens[0], "order_by")
     if len(tokens) > 2 or (
         len(tokens) == 2
         and (tokens[1].kind != "word" or tokens[1].text.lower() not in ("asc", "desc"))
     ):
         raise FilterSyntaxError(
-            _where(text, tokens[1].pos, f"bad order_by: the direction is asc or desc; {usage}")
+            _where(text, tokens[1].pos, f"the direction is asc or desc; {usage}", "order_by")
         )
     descending = len(tokens) == 2 and tokens[1].text.lower() == "desc"
     return OrderKey(field, descending)
@@ -396,19 +396,21 @@ def _attribute_kind(name: str) -> str:
     return "status" if name == "status" else "text"
 
 
-def _field(text: str, token: Token) -> Field:
+def _field(text: str, token: Token, what: str = "filter") -> Field:
     section, name = token.text.split(".", 1)
     if section.lower() not in _SECTION:
         raise FilterSyntaxError(
-            _where(text, token.pos, f"no field {section}.*; fields are {_FIELDS}")
+            _where(text, token.pos, f"no field {section}.*; fields are {_FIELDS}", what)
         )
     if name[:1] in '`"' and len(name) >= 2 and name[-1] == name[0]:
         name = name[1:-1]
     if not name:
-        raise FilterSyntaxError(_where(text, token.pos, "the name after the dot is empty"))
+        raise FilterSyntaxError(_where(text, token.pos, "the name after the dot is empty", what))
     section = _SECTION[section.lower()]
     if section == "attributes" and name not in ATTRIBUTES:
-        raise FilterSyntaxError(_where(text, token.pos, f"attributes are {', '.join(ATTRIBUTES)}"))
+        raise FilterSyntaxError(
+            _where(text, token.pos, f"attributes are {', '.join(ATTRIBUTES)}", what)
+        )
     return Field(section, name, token.pos)
 
 
@@ -434,5 +436,5 @@ def _like_parts(pattern: str) -> list[tuple[str, str]]:
     return [(kind, text) for kind, text in parts if kind or text]
 
 
-def _where(text: str, pos: int, message: str) -> str:
-    return f"bad filter: {message} at position {pos}:\n  {text}\n  {' ' * pos}^"
+def _where(text: str, pos: int, message: str, what: str = "filter") -> str:
+    return f"bad {what}: {message} at position {pos}:\n  {text}\n  {' ' * pos}^"
