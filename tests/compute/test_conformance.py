@@ -13,6 +13,7 @@ from concurrent.futures import CancelledError
 import pytest
 
 import cairn.compute
+from cairn.compute import InvalidTaskOptions
 from tests.compute.helpers import (
     Broken,
     Counter,
@@ -167,7 +168,7 @@ def test_an_exception_that_cannot_be_pickled_keeps_its_traceback(ex):
 def test_cancel_a_queued_task(ex, mailbox, gate):
     blockers = occupy_both_workers(ex, mailbox, gate)
     queued = ex.submit(square, 3)
-    with_policy = ex.submit(square, 4, timeout=120)
+    with_policy = ex.options(timeout=120).submit(square, 4)
     assert queued.cancel() and queued.cancel()  # a second cancel is harmless
     assert queued.done() and queued.cancelled()
     assert with_policy.cancel() and with_policy.cancel()
@@ -202,7 +203,7 @@ def test_shutdown_without_wait_still_runs_what_was_submitted(ex, mailbox, gate):
 
 
 def test_terminate_ends_a_shutdown_that_waits(ex, mailbox, gate):
-    blocked = ex.submit(announce_and_wait, mailbox.port, gate.port, timeout=300)
+    blocked = ex.options(timeout=300).submit(announce_and_wait, mailbox.port, gate.port)
     assert mailbox.receive()
     waiting = threading.Thread(target=ex.shutdown)
     waiting.start()
@@ -215,7 +216,7 @@ def test_terminate_ends_a_shutdown_that_waits(ex, mailbox, gate):
 def test_a_task_that_times_out_while_queued_never_runs(ex, mailbox, gate, tmp_path):
     log = str(tmp_path / "ran")
     blockers = occupy_both_workers(ex, mailbox, gate)
-    late = ex.submit(append_line, log, "late", timeout=0.5)
+    late = ex.options(timeout=0.5).submit(append_line, log, "late")
     with pytest.raises(TimeoutError, match="append_line"):
         late.result(timeout=60)
     gate.open()
@@ -227,13 +228,13 @@ def test_a_task_that_times_out_while_queued_never_runs(ex, mailbox, gate, tmp_pa
 
 
 def test_shutdown_waits_for_a_retry_that_starts_after_it(ex, tmp_path):
-    retried = ex.submit(fail_times, str(tmp_path / "calls"), 1, retries=1)
+    retried = ex.options(retries=1).submit(fail_times, str(tmp_path / "calls"), 1)
     ex.shutdown(wait=True)
     assert retried.result(timeout=0) == 2
 
 
 def test_a_task_past_its_timeout_fails_and_the_pool_goes_on(ex, mailbox, gate):
-    slow = ex.submit(announce_and_wait, mailbox.port, gate.port, timeout=1.0)
+    slow = ex.options(timeout=1.0).submit(announce_and_wait, mailbox.port, gate.port)
     with pytest.raises(cairn.compute.TaskTimeout, match="announce_and_wait"):
         slow.result(timeout=60)
     if ex.url != "thread":
@@ -247,9 +248,9 @@ def test_a_task_past_its_timeout_fails_and_the_pool_goes_on(ex, mailbox, gate):
 
 def test_retries_resubmit_a_failed_task(ex, tmp_path):
     counter = str(tmp_path / "calls")
-    assert ex.submit(fail_times, counter, 2, retries=2).result(timeout=60) == 3
+    assert ex.options(retries=2).submit(fail_times, counter, 2).result(timeout=60) == 3
     with pytest.raises(RuntimeError, match="failure"):
-        ex.submit(fail_times, str(tmp_path / "other"), 2, retries=1).result(timeout=60)
+        ex.options(retries=1).submit(fail_times, str(tmp_path / "other"), 2).result(timeout=60)
 
 
 def test_an_actor_keeps_its_state_in_one_worker(ex):
@@ -266,7 +267,8 @@ def test_an_actor_whose_constructor_fails_says_so(ex):
 
 
 def test_a_task_never_oversubscribes_the_cpus(ex, mailbox, gate):
-    whole = ex.submit(announce_and_wait, mailbox.port, gate.port, "big", resources={"cpus": 2})
+    both_cpus = ex.options(resources={"cpus": 2})
+    whole = both_cpus.submit(announce_and_wait, mailbox.port, gate.port, "big")
     assert mailbox.receive().startswith("big")
     small = ex.submit(announce_and_wait, mailbox.port, gate.port, "small")
     assert mailbox.receive(timeout=0.5) is None  # both CPUs are taken: it must not start
@@ -276,18 +278,20 @@ def test_a_task_never_oversubscribes_the_cpus(ex, mailbox, gate):
 
 
 def test_a_task_larger_than_the_pool_is_refused(ex):
-    with pytest.raises(ValueError, match="needs 5 CPUs"):
-        ex.submit(square, 1, resources={"cpus": 5})
-    with pytest.raises(ValueError, match="needs 1 CPUs and 1 GPUs"):
-        ex.submit(square, 1, resources={"gpus": 1})
-    with pytest.raises(ValueError, match="1 GPUs; this"):
-        ex.actor(Counter, resources={"gpus": 1})
+    with pytest.raises(InvalidTaskOptions, match="needs 5 CPUs"):
+        ex.options(resources={"cpus": 5}).submit(square, 1)
+    with pytest.raises(InvalidTaskOptions, match="needs 1 CPUs and 1 GPUs"):
+        ex.options(resources={"gpus": 1}).submit(square, 1)
+    with pytest.raises(InvalidTaskOptions, match="1 GPUs; this"):
+        ex.options(resources={"gpus": 1}).actor(Counter)
+    with pytest.raises(InvalidTaskOptions, match="needs 3 CPUs"):
+        ex.options(resources={"cpus": 3}).map(square, [1])
     assert ex.submit(square, 3).result(timeout=60) == 9
 
 
 def test_unknown_resources_are_refused(ex):
-    with pytest.raises(ValueError, match="known: cpus, gpus"):
-        ex.submit(square, 1, resources={"tpus": 1})
+    with pytest.raises(InvalidTaskOptions, match="known: cpus, gpus"):
+        ex.options(resources={"tpus": 1})
 
 
 def test_submit_after_shutdown_raises(url):
@@ -297,12 +301,14 @@ def test_submit_after_shutdown_raises(url):
         executor.submit(square, 1)
 
 
-def test_partial_passes_arguments_named_like_options(ex):
-    assert ex.submit(functools.partial(dict, timeout=3)).result(timeout=60) == {"timeout": 3}
+def test_submit_passes_every_keyword_to_the_function(ex):
+    # cairn's options are out of the keyword space: `timeout` and the rest reach `fn`.
+    options = {"timeout": 3, "retries": 2, "resources": {"cpus": 9}}
+    assert ex.submit(dict, **options).result(timeout=60) == options
 
 
 def test_unknown_scheme_names_the_known_ones():
-    with pytest.raises(ValueError, match="known schemes: local, ray, thread"):
+    with pytest.raises(InvalidTaskOptions, match="known schemes: local, ray, thread"):
         cairn.compute.executor("slurm://cluster")
 
 

@@ -75,7 +75,7 @@ def test_a_task_refused_for_its_resources_leaves_no_shared_memory():
     with cairn.compute.executor("local", workers=1) as ex:
         big = np.zeros(wire.SHARED_MIN_BYTES // 8 * 2)
         with pytest.raises(ValueError, match="needs 5 CPUs"):
-            ex.submit(square, big, resources={"cpus": 5})
+            ex.options(resources={"cpus": 5}).submit(square, big)
     assert set(os.listdir(wire.SHM_DIR)) == before
 
 
@@ -85,14 +85,21 @@ def test_zero_workers_is_refused(url):
         cairn.compute.executor(url, workers=0)
 
 
-def test_a_task_that_exits_fails_its_future_and_the_pool_goes_on():
+@pytest.mark.parametrize("url", ["local", "thread"])
+def test_sys_exit_in_a_task_is_its_outcome_and_its_worker_goes_on(url):
+    # As in ProcessPoolExecutor and ThreadPoolExecutor: the future's exception is the SystemExit.
+    with cairn.compute.executor(url, workers=1) as ex:
+        worker = ex.submit(os.getpid).result(timeout=60)
+        with pytest.raises(SystemExit) as exited:
+            ex.submit(exit_with, 3).result(timeout=60)
+        assert exited.value.code == 3
+        assert ex.submit(os.getpid).result(timeout=60) == worker
+
+
+def test_a_task_whose_process_exits_fails_its_future_and_the_pool_goes_on():
     with cairn.compute.executor("local", workers=1) as ex:
         with pytest.raises(cairn.compute.WorkerLost, match="exited with code 3"):
-            ex.submit(exit_with, 3).result(timeout=60)
-        assert ex.submit(square, 4).result(timeout=60) == 16
-    with cairn.compute.executor("thread", workers=1) as ex:  # as in ThreadPoolExecutor
-        with pytest.raises(SystemExit):
-            ex.submit(exit_with, 3).result(timeout=60)
+            ex.submit(os._exit, 3).result(timeout=60)
         assert ex.submit(square, 4).result(timeout=60) == 16
 
 

@@ -8,7 +8,10 @@ cloudpickle, so lambdas and closures work; large NumPy buffers travel through sh
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import functools
 import mmap
+import multiprocessing
 import pickle
 import signal
 import socket
@@ -17,47 +20,70 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Collection
 from pathlib import Path
+
+import cloudpickle
 
 from cairn.compute import _worker, wire
 from cairn.compute.channel import Channel
+from cairn.compute.errors import NotPicklable
 from cairn.compute.pickled_functions import PickledFunctions
 from cairn.compute.pool import Pool
-from cairn.compute.pooled import PoolExecutor
-from cairn.compute.task import Task, unpicklable
+from cairn.compute.pool_executor import PoolExecutor
+from cairn.compute.task import Task, not_picklable
 
 WORKER_SCRIPT = str(Path(_worker.__file__).resolve())
 STOP_TIMEOUT_S = 10
 
 
 class ProcessWorker:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, initializer: bytes | None) -> None:
         self._pool = pool
         self._stopping = False
         ours, theirs = socket.socketpair()
-        with tempfile.TemporaryFile(dir=wire.SHM_DIR) as slot_file:
-            slot_file.truncate(8)
-            self._slot = mmap.mmap(slot_file.fileno(), 8)
-            self.process = subprocess.Popen(
-                [sys.executable, WORKER_SCRIPT, str(theirs.fileno()), str(slot_file.fileno())],
-                pass_fds=(theirs.fileno(), slot_file.fileno()),
-                stdin=subprocess.DEVNULL,
-            )
+        # Kept open: the lock the worker and the pool take on it is held through this file.
+        self._slot_file = tempfile.TemporaryFile(dir=wire.SHM_DIR)  # noqa: SIM115
+        self._slot_file.truncate(_worker.SLOT_BYTES)
+        self._slot = mmap.mmap(self._slot_file.fileno(), _worker.SLOT_BYTES)
+        self.process = subprocess.Popen(
+            [sys.executable, WORKER_SCRIPT, str(theirs.fileno()), str(self._slot_file.fileno())],
+            pass_fds=(theirs.fileno(), self._slot_file.fileno()),
+            stdin=subprocess.DEVNULL,
+        )
         theirs.close()
         self._socket = ours
         self._tasks = Channel(ours)
         self._replies = Channel(ours.dup())  # the reader's own, closed when it is done
         self._send_lock = threading.Lock()
-        self._tasks.send(pickle.dumps(sys.path))
-        threading.Thread(
+        authkey = bytes(multiprocessing.current_process().authkey)
+        self._tasks.send(pickle.dumps((sys.path, authkey, initializer)))
+        self._reader = threading.Thread(
             target=self._read, name=f"cairn-worker-{self.process.pid}", daemon=True
-        ).start()
+        )
+        self._reader.start()
+
+    def prepare(self, batch: list[Task]) -> None:
+        struct.pack_into("q", self._slot, 8, 0)  # idle: it reads nothing until the batch
 
     def send(self, batch: list[Task]) -> None:
         message = [(t.id, t.kind, t.function, t.data, t.segments, t.context) for t in batch]
         data = pickle.dumps(message, protocol=5)
         with self._send_lock:
             self._tasks.send(data)
+
+    def withdraw(self, task_id: int, from_here: Collection[int]) -> bool:
+        fd = self._slot_file.fileno()
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        try:
+            running, withdrawn = _worker.SLOT.unpack_from(self._slot)
+            if running in from_here:
+                return False
+            struct.pack_into("q", self._slot, _worker.SLOT.size + 8 * withdrawn, task_id)
+            struct.pack_into("q", self._slot, 8, withdrawn + 1)
+            return True
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN)
 
     def running_task_id(self) -> int:
         return struct.unpack_from("q", self._slot)[0]
@@ -67,7 +93,8 @@ class ProcessWorker:
         self.process.wait()  # reaped now: no zombie is left for the caller to count
 
     def stop(self) -> None:
-        """Ask the worker to exit once idle, and wait for it (killing it if it hangs)."""
+        """Ask the worker to exit once idle, and wait for it (killing it if it hangs) and for
+        its reader, so that nothing of it is left when this returns."""
         self._stopping = True
         with contextlib.suppress(OSError):  # already gone
             self._socket.shutdown(socket.SHUT_WR)  # the worker reads EOF and returns
@@ -75,8 +102,8 @@ class ProcessWorker:
             self.process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.kill()
-            self.process.wait()
-        self._socket.close()
+        if self._reader is not threading.current_thread():
+            self._reader.join()
 
     def _signal(self, signum: int) -> None:
         if self.process.returncode is None:
@@ -86,8 +113,7 @@ class ProcessWorker:
     def _read(self) -> None:
         try:
             while True:
-                results = [self._decode(*result) for result in pickle.loads(self._replies.recv())]
-                self._pool.on_results(self, results)
+                self._deliver(pickle.loads(self._replies.recv()))
         except (EOFError, OSError):
             pass
         finally:
@@ -96,19 +122,49 @@ class ProcessWorker:
         wire.unlink_left_by(self.process.pid)  # every result it sent has been loaded
         if not self._stopping:
             self._pool.on_lost(self, _describe_exit(self.process.pid, code))
+        # After the pool has let go of it: until then it may read the slot.
+        self._socket.close()
+        self._slot.close()
+        self._slot_file.close()
+
+    def _deliver(self, message: list | str) -> None:
+        """Hand a message to the pool; its values are not kept here once handed over."""
+        if isinstance(message, str):  # the traceback of its initializer, which failed
+            self._pool.on_broken(self, message)
+        else:
+            self._pool.on_results(self, [self._decode(*result) for result in message])
 
     @staticmethod
-    def _decode(task_id: int, ok: bool, data: bytes, segments: tuple) -> tuple:
+    def _decode(task_id: int, how: int, data: bytes, segments: tuple) -> tuple:
         try:
-            return task_id, ok, wire.loads(data, segments, unlink_after=True)
-        except Exception as exc:  # e.g. a module the worker had and the caller has not
+            value = wire.loads(data, segments, unlink_after=True)
+        except BaseException as exc:  # e.g. a module the worker had and the caller has not
             wire.unlink(segments)
             return task_id, False, _worker.failure(exc)
+        if how == _worker.RESULT_NOT_PICKLABLE:
+            cause, text = value
+            error = NotPicklable(f"the task's result could not be pickled: {cause}")
+            return task_id, False, (error, text)
+        return task_id, how == _worker.RETURNED, value
 
 
 class LocalExecutor(PoolExecutor):
-    def __init__(self, url: str = "local", workers: int | None = None) -> None:
-        super().__init__(url, workers, ProcessWorker)
+    def __init__(
+        self,
+        url: str = "local",
+        workers: int | None = None,
+        initializer: Callable | None = None,
+        initargs: tuple = (),
+    ) -> None:
+        setup = None
+        if initializer is not None:
+            try:
+                setup = cloudpickle.dumps((initializer, tuple(initargs)))
+            except Exception as exc:
+                raise NotPicklable(
+                    f"the initializer or its arguments cannot be pickled: {exc}"
+                ) from exc
+        super().__init__(url, workers, functools.partial(ProcessWorker, initializer=setup))
         self._functions = PickledFunctions()
 
     def _prepare(self, task: Task) -> None:
@@ -118,7 +174,7 @@ class LocalExecutor(PoolExecutor):
             payload = task.payload if task.function is None else task.payload[1:]
             task.data, task.segments = wire.dumps(payload)
         except Exception as exc:
-            raise unpicklable(task, exc) from exc
+            raise not_picklable(task, exc) from exc
 
 
 def _describe_exit(pid: int, code: int) -> str:
@@ -129,5 +185,7 @@ def _describe_exit(pid: int, code: int) -> str:
     return f"(pid {pid}) exited with code {code}"
 
 
-def create(url: str, workers: int | None) -> LocalExecutor:
-    return LocalExecutor(url, workers)
+def create(
+    url: str, workers: int | None, initializer: Callable | None = None, initargs: tuple = ()
+) -> LocalExecutor:
+    return LocalExecutor(url, workers, initializer, initargs)

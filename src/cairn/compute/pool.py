@@ -1,13 +1,19 @@
-"""A pool of workers fed from one queue: batching, resources, and workers that die.
+"""A pool of workers fed from one queue: batching, resources, cancellation, workers that die.
 
 A worker (a process or a thread) runs one batch of tasks at a time and answers with all
 their outcomes. When the queue is long, several tasks go in one batch, so a tiny task costs
 a few microseconds of the pipe instead of a round trip. A task needing N CPUs holds N idle
 workers (it runs in one, the others wait), so the pool never runs more than it has CPUs.
 
+A task is running only once its worker starts it: the first of a batch at once (its worker
+is idle), each other one when the worker reaches it. Until then `cancel()` withdraws it: the
+worker, asked under a lock it takes itself before starting each of those tasks, skips it.
+
 When a worker dies, the task it was running (its id is in the worker's slot) fails with
 WorkerLost; the tasks of its batch that had not run yet, or whose results died with it, go
-back to the front of the queue, and a new worker takes the dead one's place.
+back to the front of the queue, and a new worker takes the dead one's place (a shutdown
+waits for it, and stops it). A worker whose initializer fails breaks the pool: what is
+queued and what is submitted later fails with InitializerFailed.
 """
 
 from __future__ import annotations
@@ -16,26 +22,54 @@ import contextlib
 import math
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import CancelledError, Future, InvalidStateError
-from concurrent.futures._base import CANCELLED, PENDING, RUNNING
 from typing import Protocol
 
 from cairn.compute import wire
-from cairn.compute.errors import WorkerLost, remote_exception
-from cairn.compute.task import Task, cancel_now, check_fits
+from cairn.compute.errors import InitializerFailed, WorkerLost, remote_exception
+from cairn.compute.future_internals import cancel_now, settled
+from cairn.compute.task import Task, check_fits
 
 MAX_BATCH = 64
 
 
 class Worker(Protocol):
+    def prepare(self, batch: list[Task]) -> None:
+        """`batch` is about to be sent (the pool's lock is held): forget the last one's."""
+
     def send(self, batch: list[Task]) -> None: ...
+
+    def withdraw(self, task_id: int, from_here: Collection[int]) -> bool:
+        """Keep task `task_id` of the batch in hand from starting, unless the worker has
+        started it: the running task is one of `from_here` (it, or one after it)."""
+
     def running_task_id(self) -> int: ...
     def kill(self) -> None: ...
     def stop(self) -> None: ...
 
 
 Result = tuple[int, bool, object]  # task id, ok, value or (exception, traceback text)
+
+
+class PoolFuture(Future):
+    """A pool task's future: pending until its worker starts the task, so that `cancel()`
+    succeeds on any task not started, one already sent to a worker in a batch included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool: Pool | None = None
+        self.task: Task | None = None  # until settled: then nothing holds the task from here
+
+    def cancel(self) -> bool:
+        pool, task = self.pool, self.task
+        if task is not None and not pool.withdraw(task):
+            return False
+        return cancel_now(self) is not None
+
+    def running(self) -> bool:
+        task = self.task
+        return Future.running(self) or (task is not None and self.pool.started(task))
 
 
 class Pool:
@@ -52,29 +86,52 @@ class Pool:
         self.gpus = gpus
         self._replace = replace
         self._lock = threading.Lock()
-        self._drained = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)  # a batch ended, a worker came or went
         self._pending: deque[Task] = deque()
         self._inflight: dict[Worker, list[Task]] = {}
         self._held: dict[Worker, list[Worker]] = {}  # extra workers kept idle for a task
+        self._workers: set[Worker] = set()
+        self._idle: deque[Worker] = deque()
+        self._starting = 0  # replacements being started
         self._dead: str | None = None  # why this pool can run nothing more
-        workers = [start_worker(self) for _ in range(size)]
-        self._workers = set(workers)
-        self._idle: deque[Worker] = deque(workers)
+        self.broken: str | None = None  # an initializer's traceback, once one failed
+        try:
+            for _ in range(size):
+                self._add(start_worker(self))
+        except BaseException:
+            self.terminate()
+            raise
 
-    def check_fits(self, task: Task) -> None:
-        check_fits(task, self.size, self.gpus, "this pool (a CPU per worker)")
+    def check_fits(self, name: str, cpus: float, gpus: float) -> None:
+        check_fits(name, cpus, gpus, (self.size, self.gpus), "this pool (a CPU per worker)")
 
     def submit(self, task: Task) -> None:
         """Queue `task`, which `check_fits` has let through."""
+        task.future.pool, task.future.task = self, task
         with self._lock:
             dead = self._dead
             if dead is None:
                 self._pending.append(task)
                 sends = self._assign()
         if dead is not None:
-            self._settle(task, False, WorkerLost(f"task {task.name!r} not run: {dead}"))
+            self._settle(task, False, self._refused(task, dead))
             return
         self._send(sends)
+
+    def withdraw(self, task: Task) -> bool:
+        """Keep `task` from starting: True if it never will (it had not started)."""
+        with self._lock:
+            withdrawn = self._withdraw(task)
+        if withdrawn:
+            wire.unlink(task.segments)  # its worker never loads them
+        return withdrawn
+
+    def started(self, task: Task) -> bool:
+        with self._lock:
+            worker = task.worker
+            if worker is None:
+                return False
+            return worker.running_task_id() in _from(task, self._inflight[worker])
 
     def on_results(self, worker: Worker, results: list[Result]) -> None:
         # Settled first: done-callbacks run here (on a thread worker, in that worker), and
@@ -86,77 +143,90 @@ class Pool:
             if task is not None:
                 self._settle(task, ok, value if ok else remote_exception(*value))
         with self._lock:
-            self._inflight.pop(worker, None)
+            for task in self._inflight.pop(worker, []):
+                task.worker = None
             self._release(worker)
             self._idle.append(worker)
             sends = self._assign()
-            self._drained.notify_all()
+            self._changed.notify_all()
         self._send(sends)
 
     def on_lost(self, worker: Worker, how: str) -> None:
         """`worker` died; `how` says how (exit code, signal)."""
         with self._lock:
-            self._workers.discard(worker)
-            if worker in self._idle:
-                self._idle.remove(worker)
-            self._release(worker)
-            batch = self._inflight.pop(worker, [])
+            self._forget(worker)
+            batch = [task for task in self._inflight.pop(worker, []) if not task.withdrawn]
+            for task in batch:
+                task.worker = None
             running = worker.running_task_id()
-            lost = [task for task in batch if task.id == running]
-            self._pending.extendleft(reversed([task for task in batch if task.id != running]))
+            if self._dead is None:
+                lost = [task for task in batch if task.id == running]
+                self._pending.extendleft(reversed([task for task in batch if task.id != running]))
+            else:  # nothing runs here any more
+                lost = batch
             replace = self._replace and self._dead is None
-            if not replace and not self._workers:
+            if replace:
+                self._starting += 1
+            elif self._dead is None and not self._workers:
                 self._dead = f"its worker died ({how})"
-                lost += self._pending
+                lost += [task for task in self._pending if not task.withdrawn]
                 self._pending.clear()
+            self._changed.notify_all()
         for task in lost:
             self._settle(
                 task, False, WorkerLost(f"task {task.name!r} was lost: its worker process {how}")
             )
         if replace:
-            self.add_worker(self._start_worker(self))
-        with self._lock:
-            self._drained.notify_all()
+            try:
+                worker = self._start_worker(self)
+            except BaseException:
+                with self._lock:
+                    self._starting -= 1
+                    self._changed.notify_all()
+                raise
+            self._add(worker, replacing=True)
 
-    def add_worker(self, worker: Worker) -> None:
+    def on_broken(self, worker: Worker, text: str) -> None:
+        """`worker`'s initializer raised (`text`, its traceback): the pool runs nothing more."""
         with self._lock:
-            self._workers.add(worker)
-            self._idle.append(worker)
-            sends = self._assign()
-        self._send(sends)
+            self._forget(worker)
+            self.broken = self.broken or text
+            self._dead = self._dead or "a worker's initializer failed"
+            failed = [task for task in self._inflight.pop(worker, []) if not task.withdrawn]
+            failed += [task for task in self._pending if not task.withdrawn]
+            self._pending.clear()
+            self._changed.notify_all()
+        for task in failed:
+            self._settle(task, False, self._refused(task, self._dead))
 
-    def abort(self, task_future: object, kill: bool) -> None:
-        """Stop the task behind `task_future`, which has timed out. Still queued, it is
-        dropped; running, its worker is killed if `kill` (the rest of its batch is
-        re-queued); sent but waiting behind another task of its batch, it is settled and
-        left to run unseen, since killing the worker would take the innocent task with it."""
+    def abort(self, task_future: Future, kill: bool) -> None:
+        """Stop the task behind `task_future`, which has timed out. Not started, it is
+        withdrawn; running, its worker is killed if `kill` (the rest of its batch is
+        re-queued)."""
+        task = getattr(task_future, "task", None)
+        if task is None:  # settled meanwhile
+            return
+        if self.withdraw(task):
+            cancel_now(task_future)
+            return
         with self._lock:
-            queued = [task for task in self._pending if task.future is task_future]
-            for task in queued:
-                self._pending.remove(task)
-            held = [
-                (worker, task)
-                for worker, batch in self._inflight.items()
-                for task in batch
-                if task.future is task_future
-            ]
-        for task in queued:
-            self._cancel(task)
-        for worker, task in held:
-            if worker.running_task_id() == task.id:
-                if kill:
-                    worker.kill()
-            else:
-                self._settle(task, False, CancelledError(f"task {task.name!r} timed out"))
+            worker = task.worker
+            running = worker is not None and worker.running_task_id() == task.id
+        if running and kill:
+            worker.kill()
 
     def shutdown(self, wait: bool, cancel_futures: bool) -> None:
-        """Run what is queued to its end (unless `cancel_futures`), then stop the workers.
-        Without `wait` that happens on a thread of its own; not a daemon, so the interpreter
-        waits for it at exit, as for the pools of `concurrent.futures`."""
-        with self._lock:
-            cancelled = list(self._pending) if cancel_futures else []
-            if cancel_futures:
-                self._pending.clear()
+        """Run what is queued to its end (unless `cancel_futures`: what has not started is
+        cancelled), then stop the workers. Without `wait` that happens on a thread of its
+        own; not a daemon, so the interpreter waits for it at exit, as for the pools of
+        `concurrent.futures`."""
+        cancelled = []
+        if cancel_futures:
+            with self._lock:
+                queued = [task for task in self._pending if self._withdraw(task)]
+                self._pending = deque(task for task in self._pending if not task.withdrawn)
+                sent = [task for batch in self._inflight.values() for task in batch]
+                cancelled = queued + [task for task in sent if self._withdraw(task)]
         for task in cancelled:
             self._cancel(task)
         if wait:
@@ -164,34 +234,81 @@ class Pool:
         else:
             threading.Thread(target=self._drain_and_stop, name="cairn-pool-drain").start()
 
+    def terminate(self) -> None:
+        with self._lock:
+            self._dead = "the executor was terminated"
+            pending = [task for task in self._pending if not task.withdrawn]
+            self._pending.clear()
+            running = [task for batch in self._inflight.values() for task in batch]
+            workers = list(self._workers)
+            self._changed.notify_all()  # a drain under way stops waiting
+        for task in running:  # before the kills, so that they do not read as lost workers
+            if not task.withdrawn:
+                cancelled = CancelledError(f"task {task.name!r}: executor terminated")
+                self._settle(task, False, cancelled)
+        for task in pending:
+            self._cancel(task)
+        for worker in workers:
+            worker.kill()
+        with self._lock:
+            while self._starting:  # a replacement under way is stopped as it arrives
+                self._changed.wait()
+
     def _drain_and_stop(self) -> None:
         with self._lock:
-            while (self._pending or self._inflight) and self._dead is None:
-                self._drained.wait()
+            while self._dead is None and (
+                self._inflight or self._starting or any(not t.withdrawn for t in self._pending)
+            ):
+                self._changed.wait()
             self._dead = self._dead or "the executor was shut down"
             workers = list(self._workers)
         for worker in workers:
             worker.stop()
 
-    def terminate(self) -> None:
+    def _add(self, worker: Worker, replacing: bool = False) -> None:
         with self._lock:
-            self._dead = "the executor was terminated"
-            pending, self._pending = list(self._pending), deque()
-            running = [task for batch in self._inflight.values() for task in batch]
-            workers = list(self._workers)
-            self._drained.notify_all()  # a drain under way stops waiting
-        for task in running:  # before the kills, so that they do not read as lost workers
-            self._settle(task, False, CancelledError(f"task {task.name!r}: executor terminated"))
-        for task in pending:
-            self._cancel(task)
-        for worker in workers:
-            worker.kill()
+            if replacing:
+                self._starting -= 1
+            dead = self._dead is not None
+            if not dead:
+                self._workers.add(worker)
+                self._idle.append(worker)
+                sends = self._assign()
+            self._changed.notify_all()
+        if dead:  # shut down or terminated while it started
+            worker.stop()
+            return
+        self._send(sends)
+
+    def _withdraw(self, task: Task) -> bool:
+        """`withdraw`, the lock held."""
+        if task.withdrawn:
+            return True
+        future = task.future
+        if settled(future) or Future.running(future):
+            return False
+        worker = task.worker
+        if worker is not None and not worker.withdraw(task.id, _from(task, self._inflight[worker])):
+            return False
+        task.withdrawn = True
+        future.task = None
+        return True
+
+    def _forget(self, worker: Worker) -> None:
+        """`worker` is gone (the lock held)."""
+        self._workers.discard(worker)
+        if worker in self._idle:
+            self._idle.remove(worker)
+        self._release(worker)
 
     def _assign(self) -> list[tuple[Worker, list[Task]]]:
         """Hand queued tasks to idle workers (lock held); the caller sends them."""
         sends = []
         while self._pending and self._idle:
             head = self._pending[0]
+            if head.withdrawn or settled(head.future):  # cancelled, or timed out while queued
+                self._pending.popleft()
+                continue
             need = max(1, math.ceil(head.cpus))
             if need > len(self._idle):
                 break  # wait for workers to free up rather than let smaller tasks jump ahead
@@ -199,15 +316,17 @@ class Pool:
             batch = []
             while self._pending and len(batch) < size and (not batch or self._pending[0].cpus <= 1):
                 task = self._pending.popleft()
-                if _claim(task.future):
+                if not task.withdrawn and not settled(task.future):
                     batch.append(task)
-                else:
-                    wire.unlink(task.segments)  # cancelled or settled while queued
-            if not batch:
-                continue
             worker = self._idle.pop()  # the last to finish: still warm, not yet parked
             self._held[worker] = [self._idle.popleft() for _ in range(need - 1)]
             self._inflight[worker] = batch
+            worker.prepare(batch)
+            for task in batch:
+                task.worker = worker
+            first = batch[0].future
+            if not Future.running(first):  # (one re-queued after a loss has started already)
+                first.set_running_or_notify_cancel()
             sends.append((worker, batch))
         return sends
 
@@ -220,14 +339,25 @@ class Pool:
             with contextlib.suppress(OSError):
                 worker.send(batch)
 
+    def _refused(self, task: Task, why: str) -> BaseException:
+        if self.broken is not None:
+            return InitializerFailed(
+                f"task {task.name!r} not run: a worker's initializer failed, the pool is not "
+                f"usable anymore:\n{self.broken}"
+            )
+        return WorkerLost(f"task {task.name!r} not run: {why}")
+
     def _cancel(self, task: Task) -> None:
-        if cancel_now(task.future) is None:  # already marked running: re-queued after a loss
-            self._settle(task, False, CancelledError(f"task {task.name!r} was cancelled"))
         wire.unlink(task.segments)
+        if cancel_now(task.future) is None:  # started: re-queued after a loss
+            self._settle(task, False, CancelledError(f"task {task.name!r} was cancelled"))
 
     @staticmethod
     def _settle(task: Task, ok: bool, value: object) -> None:
         wire.unlink(task.segments)
+        # Its function and arguments go before the caller hears: nothing here holds them on.
+        task.payload, task.data = (), b""
+        task.future.task = None
         try:
             if ok:
                 task.future.set_result(value)
@@ -237,15 +367,7 @@ class Pool:
             pass  # cancelled, or settled by terminate(), meanwhile
 
 
-def _claim(future: Future) -> bool:
-    """Whether a task taken from the queue is to run, marking its future running."""
-    # One look at the state: the public `running()`, `cancelled()`, `done()` took the
-    # future's lock once each, a tenth of a small task's trip through the pool.
-    state = future._state
-    if state == PENDING:  # cancelled meanwhile: this says so (False) and tells the waiters
-        return future.set_running_or_notify_cancel()
-    if state == RUNNING:  # re-queued after its worker was lost
-        return True
-    if state == CANCELLED:
-        cancel_now(future)  # a plain `cancel()` has not told `wait`'s waiters yet
-    return False  # or settled while queued: timed out
+def _from(task: Task, batch: list[Task]) -> set[int]:
+    """The ids of `task` and those after it in `batch`: if the worker runs one of them, it
+    has started `task`."""
+    return {t.id for t in batch[batch.index(task) :]}

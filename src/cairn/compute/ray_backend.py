@@ -25,10 +25,11 @@ import ray
 import ray.exceptions
 
 from cairn.compute._worker import CALL, run_task
+from cairn.compute.errors import InvalidTaskOptions
 from cairn.compute.executor import Executor
 from cairn.compute.pickled_functions import function_state, same_state
 from cairn.compute.ray_future import RayFuture, cancel_ref, settle_ended
-from cairn.compute.task import Task, check_fits, unpicklable
+from cairn.compute.task import Task, check_fits, not_picklable
 
 _NOT_PLAIN = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
@@ -112,7 +113,6 @@ class RayExecutor(Executor):
     _future_type = RayFuture
 
     def __init__(self, url: str = "ray", workers: int | None = None) -> None:
-        super().__init__()
         self.url = url
         _RayUse.join(url, workers)
         totals = ray.cluster_resources()
@@ -127,9 +127,9 @@ class RayExecutor(Executor):
         # (id(fn), in a run, cpus, gpus) -> (fn, what its pickle is made of, remote function):
         # exported again when that changes; holding fn keeps its id from being reused.
         self._remotes: dict[tuple, tuple[object, tuple, Callable]] = {}
+        super().__init__()
 
     def _start(self, task: Task) -> Future:
-        self._check_fits(task)
         direct = task.kind == CALL and _defined_once(task.payload[0])
         try:
             if direct:
@@ -143,13 +143,13 @@ class RayExecutor(Executor):
                 remote = self._remote_for(_execute, task)
                 ref = remote.remote(task.kind, task.payload, task.context)
         except TypeError as exc:  # Ray pickles the arguments right here
-            task.future.set_exception(unpicklable(task, exc))
+            task.future.set_exception(not_picklable(task, exc))
             return task.future
         return self._track(task, ref, bare=direct and task.context is None)
 
-    def _check_fits(self, task: Task) -> None:
+    def _check_fits(self, name: str, cpus: float, gpus: float) -> None:
         if self._totals is not None:
-            check_fits(task, *self._totals, "this Ray")
+            check_fits(name, cpus, gpus, self._totals, "this Ray")
 
     def _remote_for(self, fn: Callable, task: Task) -> Callable:
         in_run = task.context is not None and fn is not _execute
@@ -171,7 +171,6 @@ class RayExecutor(Executor):
             cancel_ref(future.ref, force=True)
 
     def _new_actor(self, task: Task) -> Callable[[Task], Future]:
-        self._check_fits(task)
         actor = _RemoteActor.options(num_cpus=task.cpus, num_gpus=task.gpus).remote()
         self._actors.append(actor)
 
@@ -240,5 +239,12 @@ class RayExecutor(Executor):
             self._pending.discard(future)
 
 
-def create(url: str, workers: int | None) -> RayExecutor:
+def create(
+    url: str, workers: int | None, initializer: Callable | None = None, initargs: tuple = ()
+) -> RayExecutor:
+    if initializer is not None:
+        raise InvalidTaskOptions(
+            "the ray executor takes no initializer: Ray's workers are shared and start on "
+            "their own; pass runtime_env={'worker_process_setup_hook': ...} to ray.init"
+        )
     return RayExecutor(url, workers)

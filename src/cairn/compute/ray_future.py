@@ -25,7 +25,7 @@ import ray
 import ray.exceptions
 
 from cairn.compute.errors import WorkerLost, remote_exception
-from cairn.compute.task import cancel_now
+from cairn.compute.future_internals import WatchedFuture, cancel_now
 
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours the task's name in its tracebacks
 
@@ -39,7 +39,7 @@ _LOST = (
 _CANCELLED = (ray.exceptions.TaskCancelledError, CancelledError)
 
 
-class RayFuture(Future):
+class RayFuture(WatchedFuture):
     """Stays pending while Ray runs the task, so that `cancel()` reaches Ray as it would a
     queued task of a pool (Ray interrupts the task if it has started)."""
 
@@ -59,18 +59,10 @@ class RayFuture(Future):
         self.ref, self.name, self._bare, self._pending = ref, name, bare, pending
         pending.add(self)
 
-    # `concurrent.futures.wait` and `as_completed` add their waiters straight to this list
-    # and call no method of ours: reading it is the sign that someone waits. They read it
-    # holding this future's condition, so Ray's answer, settled on another thread, waits
-    # for them to add their waiter.
-    @property
-    def _waiters(self) -> list:
+    def waited(self) -> None:
+        # `concurrent.futures.wait` or `as_completed`, holding this future's condition: Ray's
+        # answer, settled on another thread, waits for them to add their waiter.
         self._ask_ray()
-        return self._waiter_list
-
-    @_waiters.setter
-    def _waiters(self, waiters: list) -> None:
-        self._waiter_list = waiters
 
     def add_done_callback(self, fn: Callable[[Future], object]) -> None:
         self._ask_ray()

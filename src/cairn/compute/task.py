@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import cloudpickle
 
+from cairn.compute._worker import CHUNK
+from cairn.compute.errors import InvalidTaskOptions, NotPicklable
+
 _ids = itertools.count(1)
-RESOURCE_NAMES = ("cpus", "gpus")
 
 
 @dataclass(eq=False, slots=True)
@@ -28,29 +29,19 @@ class Task:
     function: tuple[int, bytes] | None = None
     data: bytes = b""
     segments: tuple = ()
+    # Kept by a pool under its lock: the worker whose batch holds the task, and whether it
+    # was withdrawn (cancelled, timed out) before it started.
+    worker: object = None
+    withdrawn: bool = False
 
 
-def parse_resources(resources: Mapping[str, float] | None) -> tuple[float, float]:
-    """(cpus, gpus) from `{"cpus": 1, "gpus": 0}`; a task needs one CPU unless told otherwise."""
-    if resources is None:
-        return 1.0, 0.0
-    resources = dict(resources)
-    unknown = set(resources) - set(RESOURCE_NAMES)
-    if unknown:
-        raise ValueError(f"unknown resources {sorted(unknown)}; known: {', '.join(RESOURCE_NAMES)}")
-    cpus, gpus = float(resources.get("cpus", 1)), float(resources.get("gpus", 0))
-    if cpus < 0 or gpus < 0:
-        raise ValueError(f"resources cannot be negative: {resources}")
-    return cpus, gpus
-
-
-def check_fits(task: Task, cpus: float, gpus: float, where: str) -> None:
-    """Refuse `task` if it needs more CPUs or GPUs than `where` has in all: it would wait
+def check_fits(name: str, cpus: float, gpus: float, has: tuple[float, float], where: str) -> None:
+    """Refuse a task needing more CPUs or GPUs than `where` has in all (`has`): it would wait
     for ever."""
-    if task.cpus > cpus or task.gpus > gpus:
-        raise ValueError(
-            f"task {task.name!r} needs {task.cpus:g} CPUs and {task.gpus:g} GPUs; "
-            f"{where} has {cpus:g} CPUs and {gpus:g} GPUs"
+    if cpus > has[0] or gpus > has[1]:
+        raise InvalidTaskOptions(
+            f"task {name!r} needs {cpus:g} CPUs and {gpus:g} GPUs; "
+            f"{where} has {has[0]:g} CPUs and {has[1]:g} GPUs"
         )
 
 
@@ -58,19 +49,21 @@ def task_name(fn: object) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
-def unpicklable(task: Task, exc: Exception) -> TypeError:
+def not_picklable(task: Task, exc: Exception) -> NotPicklable:
     """The error for a task whose payload could not be pickled, naming the culprit."""
-    return TypeError(
+    error = NotPicklable(
         f"task {task.name!r} cannot be sent to a worker: "
-        f"{_unpicklable_part(task.payload)} cannot be pickled ({exc})"
+        f"{_unpicklable_part(task.kind, task.payload)} cannot be pickled ({exc})"
     )
+    error.__cause__ = exc
+    return error
 
 
-def _unpicklable_part(payload: tuple) -> str:
+def _unpicklable_part(kind: int, payload: tuple) -> str:
     """Which part of a task's payload pickling failed on, for the error message."""
     first, *rest = payload
     parts = [("the callable" if callable(first) else "the method name", first)]
-    if len(rest) == 1:  # a chunk of map items
+    if kind == CHUNK:
         parts += [(f"item {i} of map", item) for i, item in enumerate(rest[0])]
     else:
         args, kwargs = rest
@@ -82,17 +75,3 @@ def _unpicklable_part(payload: tuple) -> str:
         except Exception:
             return f"{label} (a {type(value).__qualname__})"
     return "the task"
-
-
-def cancel_now(future: Future) -> bool | None:
-    """`Future.cancel` for a future no worker will take from a queue, so nobody else would
-    notify its waiters (`concurrent.futures.wait` and `as_completed` included): they are
-    notified here. True if this call cancelled it, False if it was cancelled already, None
-    if it cannot be (running or done)."""
-    with future._condition:
-        if not Future.cancel(future):
-            return None
-        first = future._state == "CANCELLED"  # not notified yet: cancelled just now
-        if first:
-            future.set_running_or_notify_cancel()
-    return first
