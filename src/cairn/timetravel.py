@@ -7,7 +7,7 @@ import datetime as dt
 
 from cairn import datasets
 from cairn.errors import NotFoundError
-from cairn.lineage import LineageGraph, lineage
+from cairn.lineage import LineageGraph, Walk, lineage
 from cairn.store import Store, get_store
 from cairn.store.moments import When, checked_timestamp
 from cairn.tracking.artifacts import ArtifactRef, resolve
@@ -56,7 +56,7 @@ class StoreAsOf:
         return datasets.value_of(self.store, version_ref)
 
     def lineage(
-        self, subject: object, direction: str = "up", depth: int | None = None
+        self, subject: object, direction: Walk | str = Walk.UP, depth: int | None = None
     ) -> LineageGraph:
         return lineage(subject, direction, depth, as_of=self.ts, store=self.store)
 

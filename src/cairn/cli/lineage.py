@@ -7,7 +7,7 @@ from enum import Enum
 import typer
 
 from cairn.cli.output import console, print_json
-from cairn.lineage import lineage, to_dot, to_prov_json, to_tree
+from cairn.lineage import Walk, lineage, to_dot, to_prov_json, to_tree
 
 
 class Format(str, Enum):
@@ -16,23 +16,18 @@ class Format(str, Enum):
     dot = "dot"
 
 
-class Direction(str, Enum):
-    up = "up"
-    down = "down"
-
-
 def lineage_command(
     subject: str = typer.Argument(
         ..., help="An artifact (NAME, NAME:VERSION, RUN/NAME) or run id."
     ),
-    direction: Direction = typer.Option(
-        Direction.up, "--direction", "-d", help="up: where it came from; down: what uses it."
+    direction: Walk = typer.Option(
+        Walk.UP, "--direction", "-d", help="up: where it came from; down: what uses it."
     ),
     depth: int = typer.Option(None, "--depth", min=0, help="Stop after this many edges."),
     format: Format = typer.Option(Format.tree, "--format", "-f", help="tree, prov-json or dot."),
 ) -> None:
     """Where an artifact or run came from, or what was made from it."""
-    graph = lineage(subject, direction.value, depth)
+    graph = lineage(subject, direction, depth)
     if format is Format.prov_json:
         print_json(to_prov_json(graph))
     elif format is Format.dot:

@@ -8,7 +8,7 @@ import json
 from rich.tree import Tree
 
 from cairn.lineage.graph import LineageGraph, Node
-from cairn.store.nodes import NodeKind, parse_node
+from cairn.store.nodes import NodeKind, Relation, parse_node
 
 PROV_NAMESPACE = "https://cairn.dev/ns/prov#"
 
@@ -73,13 +73,13 @@ def to_prov_json(graph: LineageGraph) -> dict:
                 "prov:endTime": _iso(a["ended"]),
                 "cairn:status": a["status"],
             }
-    relations: dict[str, dict] = {"wasGeneratedBy": {}, "used": {}}
+    relations: dict[str, dict] = {r.value: {} for r in Relation}
     for i, (src, dst, relation) in enumerate(graph.edges):
-        if relation == "wasGeneratedBy":
+        if relation is Relation.WAS_GENERATED_BY:
             record = {"prov:entity": _prov_id(src), "prov:activity": _prov_id(dst)}
         else:
             record = {"prov:activity": _prov_id(src), "prov:entity": _prov_id(dst)}
-        relations.setdefault(relation, {})[f"_:e{i}"] = record
+        relations[relation.value][f"_:e{i}"] = record
     doc.update({k: v for k, v in relations.items() if v})
     return doc
 

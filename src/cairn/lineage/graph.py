@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from cairn.errors import CairnError, InvalidValueError, NotFoundError
+from cairn.states import TextEnum
 from cairn.store import Store, get_store, schema
-from cairn.store.nodes import NodeKind, artifact_node, parse_node, run_node
+from cairn.store.nodes import NodeKind, Relation, artifact_node, parse_node, run_node
 from cairn.tracking.artifacts import ArtifactRef, resolve
 
 _CHUNK = 500  # ids per IN list, within SQLite's variable limit
@@ -29,16 +30,23 @@ class Node:
     attrs: dict = field(default_factory=dict)
 
 
+class Walk(TextEnum):
+    """Which way a lineage walk goes from its subject."""
+
+    UP = "up"  # what it came from
+    DOWN = "down"  # what was made from it
+
+
 @dataclass
 class LineageGraph:
     root: str
-    direction: str
+    direction: Walk
     nodes: dict[str, Node]
-    edges: list[tuple[str, str, str]]  # (src, dst, relation): src was derived from dst
+    edges: list[tuple[str, str, Relation]]  # (src, dst, relation): src was derived from dst
 
     def children(self, node: str) -> list[tuple[str, str]]:
         """The next nodes from `node` in the walk's direction, with the relation."""
-        if self.direction == "up":
+        if self.direction is Walk.UP:
             return [(dst, rel) for src, dst, rel in self.edges if src == node]
         return [(src, rel) for src, dst, rel in self.edges if dst == node]
 
@@ -84,15 +92,17 @@ def _checked_node(text: str) -> str:
 
 def lineage(
     subject: object,
-    direction: str = "up",
+    direction: Walk | str = Walk.UP,
     depth: int | None = None,
     *,
     as_of: float | None = None,
     store: Store | None = None,
 ) -> LineageGraph:
     """Everything `subject` came from (`up`) or everything made from it (`down`)."""
-    if direction not in ("up", "down"):
-        raise InvalidValueError(f"direction must be 'up' or 'down', not {direction!r}")
+    try:
+        direction = Walk(direction)
+    except ValueError:
+        raise InvalidValueError(f"direction must be 'up' or 'down', not {direction!r}") from None
     if depth is not None and depth < 0:
         raise InvalidValueError(f"depth must be 0 or more, not {depth}")
     store = store or get_store()
@@ -100,7 +110,7 @@ def lineage(
     edges_table = schema.lineage_edges
     here, there = (
         (edges_table.c.src, edges_table.c.dst)
-        if direction == "up"
+        if direction is Walk.UP
         else (edges_table.c.dst, edges_table.c.src)
     )
     when = [edges_table.c.created <= as_of] if as_of is not None else []
@@ -124,7 +134,7 @@ def lineage(
     with store.reader() as conn:
         node_ids = set(conn.execute(sa.select(walk.c.node).distinct()).scalars())
         edges = {
-            (r.src, r.dst, r.relation)
+            (r.src, r.dst, Relation(r.relation))
             for r in conn.execute(step.where(*when))
             if r.src in node_ids and r.dst in node_ids
         }

@@ -21,7 +21,7 @@ from cairn.reproduce.command import command_line
 from cairn.reproduce.errors import CannotReproduce
 from cairn.reproduce.untracked import restore_untracked
 from cairn.store import Store, get_store, schema
-from cairn.store.nodes import artifact_node_sql, run_node
+from cairn.store.nodes import Relation, artifact_node_sql, run_node
 from cairn.tracking.query import RunRecord, get_run
 
 # Installed by the image itself or only meaningful where they were built.
@@ -126,7 +126,9 @@ def _spec(store: Store, run: RunRecord, env: dict, code: dict) -> dict:
 
 def _artifacts(store: Store, run_id: str) -> tuple[list[dict], list[dict]]:
     artifacts, edges = schema.artifacts, schema.lineage_edges
-    used = sa.select(edges.c.dst).where(edges.c.src == run_node(run_id), edges.c.relation == "used")
+    used = sa.select(edges.c.dst).where(
+        edges.c.src == run_node(run_id), edges.c.relation == Relation.USED.value
+    )
     node = artifact_node_sql(artifacts.c.id)
     with store.reader() as conn:
         read = conn.execute(sa.select(artifacts).where(node.in_(used))).all()

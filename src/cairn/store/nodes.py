@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from cairn.errors import InvalidValueError
 from cairn.states import TextEnum
 
 
 class NodeKind(TextEnum):
     RUN = "run"
     ARTIFACT = "artifact"
+
+
+class Relation(TextEnum):
+    """An edge's W3C PROV relation: `src` came from, or read, `dst`."""
+
+    WAS_GENERATED_BY = "wasGeneratedBy"  # artifact -> the run that made it
+    USED = "used"  # run -> an artifact it read
 
 
 def run_node(run_id: str) -> str:
@@ -28,8 +36,11 @@ def artifact_node_sql(artifact_id: sa.ColumnElement) -> sa.ColumnElement:
 
 
 def parse_node(node: str) -> tuple[NodeKind, str]:
-    """(kind, id) of a node id; a ValueError for text that is not one."""
+    """(kind, id) of a node id; an InvalidValueError for text that is not one."""
     kind, sep, ident = node.partition(":")
-    if not sep or not ident:
-        raise ValueError(f"not a lineage node id: {node!r}")
-    return NodeKind(kind), ident
+    try:
+        if sep and ident:
+            return NodeKind(kind), ident
+    except ValueError:
+        pass
+    raise InvalidValueError(f"not a lineage node id (run:ID or artifact:ID): {node!r}")

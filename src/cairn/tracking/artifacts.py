@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from cairn.errors import NotFoundError, VersionContentionError
 from cairn.store import Store, schema
 from cairn.store.database import dialect_insert
-from cairn.store.nodes import artifact_node, run_node
+from cairn.store.nodes import Relation, artifact_node, run_node
 
 MAX_VERSION_RETRIES = 20
 
@@ -80,7 +80,7 @@ def save_artifact(
                 ).inserted_primary_key[0]
                 ref = ArtifactRef(artifact_id, name, version, digest, run_id, kind, now, meta or {})
                 if run_id is not None:
-                    add_edge(conn, ref.node, run_node(run_id), "wasGeneratedBy", now)
+                    add_edge(conn, ref.node, run_node(run_id), Relation.WAS_GENERATED_BY, now)
             return ref
         except sa.exc.IntegrityError:
             if not _version_taken(store, name, version):
@@ -150,12 +150,12 @@ def resolve(store: Store, ref: ArtifactRef | str, as_of: float | None = None) ->
 def record_input(store: Store, run_id: str, artifact: ArtifactRef) -> None:
     """Run `run_id` read `artifact`: an edge of the lineage graph."""
     with store.writer() as conn:
-        add_edge(conn, run_node(run_id), artifact.node, "used", time.time())
+        add_edge(conn, run_node(run_id), artifact.node, Relation.USED, time.time())
 
 
-def add_edge(conn: sa.Connection, src: str, dst: str, relation: str, created: float) -> None:
+def add_edge(conn: sa.Connection, src: str, dst: str, relation: Relation, created: float) -> None:
     conn.execute(
         dialect_insert(conn, schema.lineage_edges)
-        .values(src=src, dst=dst, relation=relation, created=created)
+        .values(src=src, dst=dst, relation=relation.value, created=created)
         .on_conflict_do_nothing()
     )

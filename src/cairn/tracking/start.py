@@ -18,7 +18,6 @@ from cairn.tracking.capture import (
     capture_code_record,
     capture_environment,
     process_identity,
-    to_json_bytes,
 )
 from cairn.tracking.run import Run, param_rows, tag_rows
 from cairn.tracking.validation import check_name
@@ -75,7 +74,7 @@ def start_run(
     tags_rows = tag_rows(run_id, tags or {})
     refs = None
     if capture or parent_id is None:
-        refs = (capture_code_record(store), _put_json(store, capture_environment()))
+        refs = (capture_code_record(store), store.put_value(capture_environment(), codec="json"))
     # The run, its params and tags in one transaction: a run is never seen half-made.
     with nullcontext(conn) if conn is not None else store.writer() as tx:
         if parent_id is not None:
@@ -133,13 +132,6 @@ def attach_run(
     finally:
         active.forget(run)
         writer.flush()
-
-
-def _put_json(store: Store, value: dict) -> str:
-    data = to_json_bytes(value)
-    digest = store.blobs.put(data)
-    store.record_blob(digest, len(data), "json", {})
-    return digest
 
 
 _PARENT = sa.select(
