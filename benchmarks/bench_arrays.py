@@ -40,7 +40,8 @@ from cairn.store import schema
 from cairn.store.blobs import digest_of
 from cairn.tracking.artifacts import resolve
 
-FAST_EVERY_ROUND = ("cairn", "cairn, size", "np.save", "blosc2 lz4+bitshuffle", "pickle-5")
+BLOSC2 = "blosc2 lz4+bitshuffle"
+FAST_EVERY_ROUND = ("cairn", "cairn, size", "np.save", BLOSC2, "pickle-5")
 SLOW_ROUNDS = 2  # joblib and savez_compressed take seconds per save: only the first rounds
 BLOSC2_FAST = {
     "codec": blosc2.Codec.LZ4,
@@ -119,7 +120,7 @@ def contenders(root: Path, run: cairn.Run) -> dict[str, Contender]:
         "cairn": Contender(cairn_save("speed"), cairn.load, blob_file),
         "cairn, size": Contender(cairn_save("size"), cairn.load, blob_file),
         "np.save": Contender(one_file(lambda a, p: np.save(p, a), "npy"), np.load, the_file),
-        "blosc2 lz4+bitshuffle": Contender(
+        BLOSC2: Contender(
             one_file(lambda a, p: blosc2.save_tensor(a, str(p), cparams=BLOSC2_FAST), "b2"),
             lambda p: blosc2.load_tensor(str(p)),
             the_file,
@@ -224,8 +225,8 @@ def spread(values: list[float]) -> str:
 
 def table(samples: dict, arrays: list[str]) -> tuple[list[str], list[list[str]], dict]:
     columns = ["array / method", "rounds", "save s, median (min-max)", "load s, median (min-max)",
-               "size MB", "save / fastest writer", "load / fastest reader", "size / joblib-lz4",
-               "cairn layout", "targets met"]  # fmt: skip
+               "size MB", "save / fastest writer", "save / blosc2", "load / fastest reader",
+               "size / joblib-lz4", "cairn layout", "targets met"]  # fmt: skip
     rows, verdicts = [], {}
     for aname in arrays:
         med = {
@@ -233,7 +234,7 @@ def table(samples: dict, arrays: list[str]) -> tuple[list[str], list[list[str]],
             for (a, m), v in samples.items()
             if a == aname
         }
-        anchors = ("np.save", "blosc2 lz4+bitshuffle")
+        anchors = ("np.save", BLOSC2)
         writer = min(med[m]["save"] for m in anchors)
         reader = min(med[m]["load"] for m in anchors)
         lz4_size = samples[(aname, "joblib-lz4")]["size"]
@@ -256,6 +257,7 @@ def table(samples: dict, arrays: list[str]) -> tuple[list[str], list[list[str]],
                     spread(v["load"]),
                     f"{v['size'] / 1e6:.1f}",
                     f"{save_x:.2f}x",
+                    f"{med[mname]['save'] / med[BLOSC2]['save']:.2f}x",
                     f"{load_x:.2f}x",
                     f"{size_x:.2f}x",
                     v.get("layout", ""),
