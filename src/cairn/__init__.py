@@ -19,8 +19,8 @@ from cairn.pipeline import Step, StepInputError, step
 from cairn.store import get_store
 from cairn.timetravel import as_of
 from cairn.tracking import ArtifactRef, Run, RunRecord, get_run, search_runs, start_run
-from cairn.tracking import active as _active
-from cairn.tracking.artifacts import record_input, resolve
+from cairn.tracking.active import current as active_run
+from cairn.tracking.artifacts import load
 from cairn.tuning import (
     Pruned,
     StudyMismatchError,
@@ -34,22 +34,6 @@ from cairn.tuning import (
 )
 
 __version__ = "0.1.0"
-
-
-def load(ref: ArtifactRef | str) -> object:
-    """The value an artifact reference names; recorded as an input of the active run."""
-    store = get_store()
-    artifact = resolve(store, ref)
-    value = store.get_value(artifact.digest)
-    run = _active.current()
-    if run is not None:
-        record_input(store, run.id, artifact)
-    return value
-
-
-def active_run() -> Run | None:
-    """The innermost open run of this thread, if any."""
-    return _active.current()
 
 
 __all__ = [
@@ -79,6 +63,7 @@ __all__ = [
     "WorkerLost",
     "datasets",
     "get_run",
+    "get_store",
     "lineage",
     "load",
     "search_runs",

@@ -40,6 +40,7 @@ runs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),  # traceback of a failed run
     sa.Index("ix_runs_experiment", "experiment_id", "started"),
     sa.Index("ix_runs_parent", "parent_id"),
+    sa.Index("ix_runs_status", "status"),
 )
 
 params = sa.Table(

@@ -28,6 +28,7 @@ _handlers_installed = False
 
 
 def current() -> Run | None:
+    """The innermost open run of this thread (or task), if any."""
     stack = _stack.get()
     return stack[-1] if stack else None
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from cairn.errors import NotFoundError, VersionContentionError
-from cairn.store import Store, schema
+from cairn.store import Store, get_store, schema
 from cairn.store.database import dialect_insert
 from cairn.store.nodes import Relation, artifact_node, run_node
+from cairn.tracking import active
 
 MAX_VERSION_RETRIES = 20
 
@@ -145,6 +146,17 @@ def resolve(store: Store, ref: ArtifactRef | str, as_of: float | None = None) ->
             "`cairn runs show RUN_ID` lists a run's artifacts"
         )
     return ArtifactRef.from_row(row)
+
+
+def load(ref: ArtifactRef | str) -> object:
+    """The value an artifact reference names; recorded as an input of the active run."""
+    store = get_store()
+    artifact = resolve(store, ref)
+    value = store.get_value(artifact.digest)
+    run = active.current()
+    if run is not None:
+        record_input(store, run.id, artifact)
+    return value
 
 
 def record_input(store: Store, run_id: str, artifact: ArtifactRef) -> None:

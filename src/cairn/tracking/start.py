@@ -13,7 +13,7 @@ from ulid import ULID
 from cairn.errors import InvalidValueError, NotFoundError
 from cairn.states import RunStatus
 from cairn.store import Store, get_store, schema
-from cairn.tracking import active
+from cairn.tracking import active, liveness
 from cairn.tracking.capture import (
     capture_code_record,
     capture_environment,
@@ -24,6 +24,7 @@ from cairn.tracking.validation import check_name
 from cairn.tracking.writer import writer_for
 
 DEFAULT_EXPERIMENT = "default"
+_reaped: set[int] = set()  # stores whose dead runs this process has marked crashed
 REPRODUCES_ENV = "CAIRN_REPRODUCES"
 
 
@@ -77,6 +78,9 @@ def start_run(
         refs = (capture_code_record(store), store.put_value(capture_environment(), codec="json"))
     # The run, its params and tags in one transaction: a run is never seen half-made.
     with nullcontext(conn) if conn is not None else store.writer() as tx:
+        if id(store) not in _reaped:  # a writer's start persists the crashes reads derive
+            liveness.reap(tx)
+            _reaped.add(id(store))
         if parent_id is not None:
             parent_row = _parent_row(tx, parent_id)
             if not capture:
