@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from cairn.atomic import write_atomically
 from cairn.cli.output import console, size
 from cairn.store import get_store
 from cairn.tracking.artifacts import resolve
@@ -28,9 +29,7 @@ def get(
         data = bytes(store.blobs.get(artifact.digest))
     else:
         data = _export(store.get_value(artifact.digest), output)
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(output)
+    write_atomically(output, data)
     console.print(f"wrote {artifact} ({size(len(data))}) to {output}")
 
 

@@ -330,7 +330,9 @@ def _code_diff(a: dict, b: dict) -> str:
 @app.command("reproduce")
 def reproduce_command(
     run_id: str = typer.Argument(..., help="The run (its root run is re-run)."),
-    force: bool = typer.Option(False, "--force", help="Reproduce even if packages differ."),
+    force: bool = typer.Option(
+        False, "--force", help="Reproduce even if packages or untracked files differ."
+    ),
     keep: bool = typer.Option(False, "--keep", help="Keep the temporary worktree."),
 ) -> None:
     """Re-create a run's code (git worktree + its diff), re-run its command, compare digests."""
@@ -339,6 +341,14 @@ def reproduce_command(
     result = reproduce(run_id, force=force, keep=keep)
     if result.package_changes:
         console.print(f"[yellow]{len(result.package_changes)} package(s) differ (--force)[/]")
+    if result.untracked_changes:
+        changed = ", ".join(f"{c.path} ({c.state})" for c in result.untracked_changes)
+        console.print(
+            f"{len(result.untracked_changes)} untracked file(s) missing or changed (--force): "
+            f"{changed}",
+            style="yellow",
+            markup=False,
+        )
     if result.reproduced is None:
         console.print(f"[red]the command exited with {result.returncode} and made no run[/]")
         raise typer.Exit(1)

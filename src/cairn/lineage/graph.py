@@ -17,6 +17,7 @@ from cairn.errors import CairnError, InvalidValueError, NotFoundError
 from cairn.states import TextEnum
 from cairn.store import Store, get_store, schema
 from cairn.store.nodes import NodeKind, Relation, artifact_node, parse_node, run_node
+from cairn.tracking import liveness
 from cairn.tracking.artifacts import ArtifactRef, resolve
 
 _CHUNK = 500  # ids per IN list, within SQLite's variable limit
@@ -168,8 +169,14 @@ def _describe(conn: sa.Connection, node_ids: set[str]) -> dict[str, Node]:
             )
     runs, experiments = schema.runs, schema.experiments
     for chunk in _chunks(run_ids):
+        live = liveness.observe(conn, runs.c.id.in_(chunk))  # a dead process's run: crashed
         query = (
-            sa.select(runs, experiments.c.name.label("experiment"))
+            sa.select(
+                runs,
+                experiments.c.name.label("experiment"),
+                live.status().label("live_status"),
+                live.ended().label("live_ended"),
+            )
             .join(experiments, experiments.c.id == runs.c.experiment_id)
             .where(runs.c.id.in_(chunk))
         )
@@ -183,9 +190,9 @@ def _describe(conn: sa.Connection, node_ids: set[str]) -> dict[str, Node]:
                     "id": r.id,
                     "name": r.name,
                     "experiment": r.experiment,
-                    "status": r.status,
+                    "status": r.live_status,
                     "started": r.started,
-                    "ended": r.ended,
+                    "ended": r.live_ended,
                     "user": r.user,
                 },
             )

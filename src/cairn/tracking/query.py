@@ -86,7 +86,7 @@ class RunRecord:
         return self._json_blob(self.env_ref)
 
     def _json_blob(self, digest: str | None) -> dict | None:
-        return None if digest is None else json.loads(bytes(self._store().blobs.get(digest)))
+        return None if digest is None else self._store().get_value(digest)
 
     def _store(self) -> Store:
         return self.store or get_store()
