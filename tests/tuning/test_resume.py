@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from statistics import NormalDist
 
 import optuna
 from optuna.trial import TrialState
 
 import cairn
+from cairn import tuning
 from tests.conftest import ROOT
 
 # Trials 0-3 finish; from trial 4 on they block, so the kill finds some running.
@@ -100,3 +102,79 @@ def test_a_killed_search_resumes_without_rerunning_finished_trials(workspace: Pa
     first_study_run = cairn.get_run(before.records[0].run_id).parent_id
     assert cairn.get_run(first_study_run).status == "crashed"
     assert result.study_run_id != first_study_run
+
+
+class FirstDrawSampler(optuna.samplers.RandomSampler):
+    """Keeps the params of the completed trials the study held at its first draw."""
+
+    def __init__(self) -> None:
+        super().__init__(seed=1)
+        self.replayed: list[dict] | None = None
+
+    def sample_independent(self, study, trial, name, distribution):
+        if self.replayed is None:
+            done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            self.replayed = [dict(t.params) for t in done]
+        return super().sample_independent(study, trial, name, distribution)
+
+
+EVERY_KIND = {
+    "n": tuning.lograndint(1, 1024),
+    "k": cairn.randint(0, 20, step=5),
+    "q": tuning.qrandint(0, 100, 25),
+    "x": tuning.quniform(0, 1, 0.1),
+    "y": cairn.uniform(0, 1, step=0.25),
+    "z": tuning.randn(3, 2),
+    "c": cairn.choice(["a", "b"]),
+}
+
+
+def test_every_kind_of_space_round_trips_through_resume(workspace: Path) -> None:
+    def objective(trial):
+        return trial.params["z"] + trial.params["n"]
+
+    first = cairn.tune(
+        objective, EVERY_KIND, "v", "max", n_trials=5, executor="thread", name="kinds",
+        sampler="random", scheduler=None, seed=0,
+    )  # fmt: skip
+    assert first.count("completed") == 5
+    sampler = FirstDrawSampler()
+    again = cairn.tune(
+        objective, dict(EVERY_KIND), "v", "max", n_trials=8, executor="thread", name="kinds",
+        sampler=sampler, scheduler=None,
+    )  # fmt: skip
+    assert again.resumed == 5 and again.study.version == 1  # the same space, continued
+    assert again.study.fingerprint == first.study.fingerprint
+    assert again.count("completed") == 8
+    # The sampler was told every earlier trial in its own terms: randn as the normal's
+    # quantile u, the others as drawn.
+    assert sampler.replayed is not None and len(sampler.replayed) == 5
+    for drawn in sampler.replayed:
+        z = NormalDist(3, 2).inv_cdf(drawn.pop("z"))
+        same = [r.params for r in first.records if abs(r.params["z"] - z) < 1e-9]
+        assert len(same) == 1
+        assert drawn == {k: v for k, v in same[0].items() if k != "z"}
+
+
+def test_a_function_space_of_every_kind_is_drawn_and_resumed(workspace: Path) -> None:
+    def space(t):
+        t.randint("n", 1, 1024, log=True)
+        t.uniform("x", 0, 1, step=0.1)
+        t.randn("z", 0, 1)
+        t.qrandint("q", 0, 10, 5)
+
+    def objective(trial):
+        return -abs(trial.params["z"])
+
+    first = cairn.tune(objective, space, "v", "max", n_trials=4, executor="thread",
+                       name="fn-kinds", scheduler=None, seed=0)  # fmt: skip
+    again = cairn.tune(objective, space, "v", "max", n_trials=10, executor="thread",
+                       name="fn-kinds", scheduler=None)  # fmt: skip
+    assert again.resumed == 4 and again.study.fingerprint == first.study.fingerprint
+    assert again.count("completed") == 10
+    for record in again.records:
+        params = record.params
+        assert isinstance(params["n"], int) and 1 <= params["n"] <= 1023
+        assert params["x"] == round(params["x"], 1) and params["q"] in (0, 5, 10)
+        assert set(record.distributions) == {"n", "x", "z", "q"}
+        assert cairn.get_run(record.run_id).params == params

@@ -189,7 +189,7 @@ def _studies_written() -> int:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"mode": "best"}, "mode must be 'min' or 'max'"),
+        ({"mode": "best"}, "mode must be 'max' or 'min', got 'best'"),
         ({"space": {}}, "space is empty"),
         ({"n_trials": 0}, "n_trials must be a positive integer"),
         ({"n_trials": None}, "give n_trials, a time_budget"),

@@ -15,8 +15,19 @@ Optuna's samplers and pruners do the math; cairn runs the trials on its executor
 each as a child run of the study's run, and resumes a search by its name.
 """
 
+from cairn.tuning.distributions import (
+    choice,
+    grid,
+    lograndint,
+    loguniform,
+    qrandint,
+    quniform,
+    randint,
+    randn,
+    uniform,
+)
+from cairn.tuning.draw import Draw
 from cairn.tuning.result import TuneResult, load_result
-from cairn.tuning.space import Draw, choice, grid, loguniform, randint, uniform
 from cairn.tuning.studies import StudyMismatchError, TrialRecord, list_studies
 from cairn.tuning.trial import Pruned, Trial
 from cairn.tuning.tuner import tune
@@ -32,8 +43,12 @@ __all__ = [
     "grid",
     "list_studies",
     "load_result",
+    "lograndint",
     "loguniform",
+    "qrandint",
+    "quniform",
     "randint",
+    "randn",
     "tune",
     "uniform",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cairn.errors import CairnError, NotFoundError
+from cairn.states import TrialState
 from cairn.store import Store
 from cairn.tracking import RunRecord, get_run
 from cairn.tuning.studies import Study, TrialRecord, find_study, load_trials
@@ -24,14 +25,14 @@ class TuneResult:
 
     @property
     def best_trial(self) -> TrialRecord:
-        done = [r for r in self.records if r.state == "completed"]
+        done = [r for r in self.records if r.state is TrialState.COMPLETED]
         if not done:
             raise NotFoundError(
                 f"study {self.study.name!r} has no completed trial yet "
                 f"({len(self.records)} trial(s): see result.trials for their states)"
             )
-        pick = max if self.study.mode == "max" else min
-        return pick(done, key=lambda r: r.value)
+        best = self.study.mode.best(r.value for r in done)
+        return next(r for r in done if r.value == best)
 
     @property
     def best_params(self) -> dict:
@@ -71,8 +72,10 @@ class TuneResult:
         columns = ["number", "state", "value", "run_id", "seconds", "steps"]
         return pd.DataFrame(rows, columns=None if rows else columns)
 
-    def count(self, state: str) -> int:
-        return sum(r.state == state for r in self.records)
+    def count(self, state: TrialState | str) -> int:
+        """How many trials are in `state` (a TrialState or its name, e.g. "pruned")."""
+        state = TrialState(state)
+        return sum(r.state is state for r in self.records)
 
 
 def load_result(store: Store, name: str, version: int | None = None) -> TuneResult:

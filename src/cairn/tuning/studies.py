@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from cairn.errors import CairnError, NotFoundError
+from cairn.states import Direction, TrialState
 from cairn.store import Store, schema
-
-RUNNING, CRASHED, KILLED = "running", "crashed", "killed"
-FINISHED_STATES = ("completed", "pruned", "failed")
 
 
 class StudyMismatchError(CairnError, ValueError):
@@ -31,7 +29,7 @@ class Study:
     name: str
     version: int
     metric: str
-    mode: str
+    mode: Direction
     sampler: str
     scheduler: str
     space: str
@@ -42,7 +40,7 @@ class Study:
 @dataclass
 class TrialRecord:
     number: int
-    state: str
+    state: TrialState
     value: float | None
     params: dict
     distributions: dict  # name -> Optuna's JSON for the distribution
@@ -66,7 +64,7 @@ def find_study(store: Store, name: str, version: int | None = None) -> Study:
     if row is None:
         known = ", ".join(s.name for s in list_studies(store)) or "none yet"
         raise NotFoundError(f"no study named {name!r} (studies: {known})")
-    return Study(**row._mapping)
+    return _study(row)
 
 
 def list_studies(store: Store) -> list[Study]:
@@ -83,7 +81,11 @@ def list_studies(store: Store) -> list[Study]:
         .order_by(table.c.created.desc())
     )
     with store.reader() as conn:
-        return [Study(**row._mapping) for row in conn.execute(query)]
+        return [_study(row) for row in conn.execute(query)]
+
+
+def _study(row: sa.Row) -> Study:
+    return Study(**{**row._mapping, "mode": Direction(row.mode)})
 
 
 def open_study(store: Store, proposed: Study, resume: bool) -> tuple[Study, bool]:
@@ -94,7 +96,7 @@ def open_study(store: Store, proposed: Study, resume: bool) -> tuple[Study, bool
         existing = None
     if existing is not None and resume:
         differences = [
-            f"{what} {getattr(existing, what)!r} (now {getattr(proposed, what)!r})"
+            f"{what} {str(getattr(existing, what))!r} (now {str(getattr(proposed, what))!r})"
             for what in ("metric", "mode")
             if getattr(existing, what) != getattr(proposed, what)
         ]
@@ -110,7 +112,8 @@ def open_study(store: Store, proposed: Study, resume: bool) -> tuple[Study, bool
     values = {**proposed.__dict__, "version": version, "created": time.time()}
     del values["id"]
     with store.writer() as conn:
-        study_id = conn.execute(schema.studies.insert().values(**values)).inserted_primary_key[0]
+        insert = schema.studies.insert().values(**{**values, "mode": proposed.mode.value})
+        study_id = conn.execute(insert).inserted_primary_key[0]
     return Study(**{**values, "id": study_id}), False
 
 
@@ -121,7 +124,7 @@ def insert_trial(conn: sa.Connection, study: Study, record: TrialRecord) -> None
             "study_id": study.id,
             "number": record.number,
             "run_id": record.run_id,
-            "state": RUNNING,
+            "state": TrialState.RUNNING.value,
             "params": json.dumps(record.params),
             "distributions": json.dumps(record.distributions),
             "started": record.started,
@@ -142,7 +145,7 @@ _UPDATE = (
 def update_trial(conn: sa.Connection, study: Study, record: TrialRecord) -> None:
     conn.execute(
         _UPDATE,
-        {"study": study.id, "n": record.number, "to": record.state, "v": record.value,
+        {"study": study.id, "n": record.number, "to": record.state.value, "v": record.value,
          "at": record.ended},
     )  # fmt: skip
 
@@ -153,8 +156,8 @@ def mark_crashed(store: Store, study: Study) -> int:
     with store.writer() as conn:
         return conn.execute(
             table.update()
-            .where((table.c.study_id == study.id) & (table.c.state == RUNNING))
-            .values(state=CRASHED)
+            .where((table.c.study_id == study.id) & (table.c.state == TrialState.RUNNING.value))
+            .values(state=TrialState.CRASHED.value)
         ).rowcount
 
 
@@ -168,7 +171,7 @@ def load_trials(store: Store, study: Study, curves: bool = False) -> list[TrialR
         records = [
             TrialRecord(
                 number=row.number,
-                state=row.state,
+                state=TrialState(row.state),
                 value=row.value,
                 params=json.loads(row.params),
                 distributions=json.loads(row.distributions),

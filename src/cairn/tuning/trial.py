@@ -2,8 +2,8 @@
 
 The trial's run was opened by the tuner; here it is the active run, so the objective can
 log to it (`trial.run.log`) or open children of it. `trial.report` logs the value to the
-run and, when a scheduler is on, asks the tuner over a loopback connection whether to go
-on; `Pruned` stops the objective when the answer is no.
+run and, when a scheduler is on, asks the tuner's decision listener (`decisions.py`) whether
+to go on; `Pruned` stops the objective when the answer is no.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection
 
-from cairn.compute.tracking import RunContext, run_inside
+from cairn.compute.run_context import RunContext, run_inside
 from cairn.errors import CairnError, InvalidValueError
+from cairn.states import TrialState
 
-COMPLETED, PRUNED, FAILED = "completed", "pruned", "failed"
-
-Outcome = tuple[str, float | None, str | None]  # state, value, error text
+Outcome = tuple[TrialState, float | None, str | None]  # state, value, error text
 
 
 class Pruned(CairnError):
@@ -82,18 +81,18 @@ def _attempt(objective: Callable, spec: TrialSpec) -> Outcome:
     try:
         returned = objective(trial)
     except Pruned:
-        return PRUNED, trial.last_value, None
+        return TrialState.PRUNED, trial.last_value, None
     except Exception:
-        return FAILED, None, traceback.format_exc()
+        return TrialState.FAILED, None, traceback.format_exc()
     finally:
         trial.close()
     try:
         value, extra = _final(returned, spec.metric, trial.last_value)
     except InvalidValueError as exc:
-        return FAILED, None, str(exc)
+        return TrialState.FAILED, None, str(exc)
     if extra:
         trial.run.log(extra)
-    return COMPLETED, value, None
+    return TrialState.COMPLETED, value, None
 
 
 def _final(returned: object, metric: str, last_reported: float | None) -> tuple[float, dict]:
