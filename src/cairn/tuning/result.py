@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cairn.errors import CairnError, NotFoundError
+from cairn.errors import CairnError, InvalidValueError, NotFoundError
 from cairn.states import TrialState
 from cairn.store import Store
 from cairn.tracking import RunRecord, get_run
@@ -60,7 +60,7 @@ class TuneResult:
         rows = [
             {
                 "number": r.number,
-                "state": r.state,
+                "state": r.state.value,
                 "value": r.value,
                 "run_id": r.run_id,
                 "seconds": r.duration,
@@ -74,7 +74,11 @@ class TuneResult:
 
     def count(self, state: TrialState | str) -> int:
         """How many trials are in `state` (a TrialState or its name, e.g. "pruned")."""
-        state = TrialState(state)
+        try:
+            state = TrialState(state)
+        except ValueError:
+            valid = ", ".join(s.value for s in TrialState)
+            raise InvalidValueError(f"no trial state {state!r}; one of {valid}") from None
         return sum(r.state is state for r in self.records)
 
 
