@@ -20,17 +20,6 @@ from cairn.tracking.output import OutputCapture
 from cairn.tracking.validation import check_name, metric_value, param_json
 from cairn.tracking.writer import MetricWriter
 
-RUNNING = RunStatus.RUNNING
-# Until query.py and the tuner import cairn.states themselves (being changed in parallel).
-FINISHED, FAILED, KILLED, CRASHED, PRUNED = (
-    RunStatus.FINISHED,
-    RunStatus.FAILED,
-    RunStatus.KILLED,
-    RunStatus.CRASHED,
-    RunStatus.PRUNED,
-)
-
-
 # Built once: statements built per call cost more to compile than to run.
 _END = (
     schema.runs.update()
@@ -84,7 +73,7 @@ class Run:
         self.name = name
         self.experiment = experiment
         self.parent_id = parent_id
-        self.status = RUNNING
+        self.status = RunStatus.RUNNING
         self._writer = writer
         self._steps: dict[str, int] = {}
         self._output: OutputCapture | None = None
@@ -102,7 +91,7 @@ class Run:
 
     def log(self, metrics: Mapping[str, object], step: int | None = None) -> None:
         """Record metric values at `step` (by default one past each metric's last step)."""
-        if self.status != RUNNING:
+        if self.status is not RunStatus.RUNNING:
             raise RunEndedError(f"run {self.id} has ended ({self.status}); start a new run to log")
         ts = time.time()
         rows = []
@@ -137,7 +126,7 @@ class Run:
 
     def end(self, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None) -> None:
         """Flush, set the final status, and stop being the active run. Idempotent."""
-        if self.status != RUNNING:
+        if self.status is not RunStatus.RUNNING:
             return
         with self.ending(status, error):
             pass
@@ -151,7 +140,7 @@ class Run:
         trial's outcome). Metrics and captured output are made durable first, in their own
         transactions: on SQLite a caller's open write transaction would shut them out. If
         the block raises, nothing of the end is committed and the run stays open."""
-        if self.status != RUNNING:
+        if self.status is not RunStatus.RUNNING:
             raise RunEndedError(f"run {self.id} has already ended ({self.status})")
         status = _final_status(status)
         if self._output is not None:
@@ -187,7 +176,7 @@ class Run:
             self.end(RunStatus.FAILED, "".join(traceback.format_exception(kind, exc, tb)))
 
     def _check_open(self) -> None:
-        if self.status != RUNNING:
+        if self.status is not RunStatus.RUNNING:
             raise RunEndedError(f"run {self.id} has ended ({self.status}); start a new run")
 
     def _upsert(self, table: sa.Table, rows: list[dict], update: tuple[str, ...]) -> None:
