@@ -194,3 +194,73 @@ def append_line(path: str, text: str) -> str:
     with open(path, "a") as f:
         f.write(f"{text}\n")
     return text
+
+
+class Blob:
+    """A large result that can be watched with a weak reference."""
+
+    def __init__(self, size: int) -> None:
+        self.data = bytearray(size)
+
+
+def make_blob(size: int) -> Blob:
+    return Blob(size)
+
+
+def blob_size(blob: Blob) -> int:
+    return len(blob.data)
+
+
+class SetsEventWhenCollected:
+    """Holds a `multiprocessing.Manager()` Event, set when this object is collected (in
+    whichever process it is then)."""
+
+    def __init__(self, manager: object) -> None:
+        self.event = manager.Event()
+
+    def __del__(self) -> None:
+        self.event.set()
+
+
+def put(mapping: object, key: str, value: object) -> None:
+    mapping[key] = value
+
+
+INITIALIZED = "not initialized"
+
+
+def initialize(value: str) -> None:
+    global INITIALIZED
+    INITIALIZED = value
+
+
+def initialized() -> str:
+    return INITIALIZED
+
+
+def fail_to_initialize() -> None:
+    raise ValueError("initializer failed on purpose")
+
+
+def pid_of(_: object) -> int:
+    return os.getpid()
+
+
+def worker_pids() -> set[int]:
+    """This process's local-pool workers (Ray's own processes come and go on their own)."""
+    import psutil
+
+    from cairn.compute.local import WORKER_SCRIPT
+
+    pids = set()
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # gone, or a zombie of Ray's
+            if WORKER_SCRIPT in " ".join(child.cmdline()):
+                pids.add(child.pid)
+    return pids
+
+
+def wait_and_print(gate: int, text: str) -> None:
+    """Waits for the gate, then prints `text` on the worker's stdout (the caller's)."""
+    wait_gate(gate)
+    print(text, flush=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -17,7 +16,6 @@ import pytest
 
 import cairn.compute
 from cairn.compute import wire
-from cairn.compute.local import WORKER_SCRIPT
 from cairn.errors import CairnError
 from tests.compute.helpers import (
     announce_and_wait,
@@ -26,6 +24,7 @@ from tests.compute.helpers import (
     kill_own_process,
     ones,
     square,
+    worker_pids,
 )
 from tests.conftest import ROOT
 
@@ -127,27 +126,17 @@ def test_a_result_that_cannot_be_pickled_says_so(process_url):
             future.result(timeout=60)
 
 
-def _children() -> set[int]:
-    """This process's local-pool workers (Ray's own processes come and go on their own)."""
-    pids = set()
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):  # gone, or a zombie of Ray's
-            if WORKER_SCRIPT in " ".join(child.cmdline()):
-                pids.add(child.pid)
-    return pids
-
-
 def test_no_worker_outlives_shutdown():
-    before = _children()
+    before = worker_pids()
     with cairn.compute.executor("local", workers=2) as ex:
         ex.actor(object)
         assert list(ex.map(square, range(10))) == [i * i for i in range(10)]
-        assert len(_children() - before) == 3
-    assert _children() == before
+        assert len(worker_pids() - before) == 3
+    assert worker_pids() == before
 
 
 def test_ctrl_c_in_the_with_block_cancels_and_leaves_no_worker(mailbox, gate):
-    before = _children()
+    before = worker_pids()
     with pytest.raises(KeyboardInterrupt), cairn.compute.executor("local", workers=2) as ex:
         running = [ex.submit(announce_and_wait, mailbox.port, gate.port) for _ in range(2)]
         queued = ex.submit(square, 1)
@@ -157,7 +146,7 @@ def test_ctrl_c_in_the_with_block_cancels_and_leaves_no_worker(mailbox, gate):
     for future in running:
         with pytest.raises(CancelledError):
             future.result(timeout=60)
-    assert _children() == before
+    assert worker_pids() == before
 
 
 def test_sigint_in_the_caller_leaves_no_orphan_process(mailbox, gate):
@@ -179,3 +168,30 @@ def test_sigint_in_the_caller_leaves_no_orphan_process(mailbox, gate):
     assert caller.wait(timeout=60) != 0
     gone, alive = psutil.wait_procs(workers, timeout=30)
     assert not alive
+
+
+def test_shutdown_stops_the_workers_that_replaced_dead_ones():
+    script = textwrap.dedent("""
+        import os
+        import cairn.compute
+        from tests.compute.helpers import worker_pids
+
+        for _ in range(5):
+            with cairn.compute.executor("local", workers=2) as ex:
+                try:
+                    ex.submit(os._exit, 1).result(timeout=60)
+                except cairn.compute.WorkerLost:
+                    pass
+        print(len(worker_pids()))
+    """)
+    done = subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "0"  # no replacement left idle until the caller exits
+    assert "Traceback" not in done.stderr and "ResourceWarning" not in done.stderr
