@@ -10,7 +10,9 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import sys
+import textwrap
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -264,3 +266,25 @@ def wait_and_print(gate: int, text: str) -> None:
     """Waits for the gate, then prints `text` on the worker's stdout (the caller's)."""
     wait_gate(gate)
     print(text, flush=True)
+
+
+def start_python(script: str, *flags: str) -> subprocess.Popen:
+    """`script` (dedented) in a fresh interpreter at the repository's root, as a user's
+    script would run; its output is captured as text."""
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.Popen(
+        [sys.executable, *flags, "-c", textwrap.dedent(script)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_python(script: str, *flags: str) -> tuple[str, str]:
+    """`start_python`, to its end: its stdout and stderr; it must succeed."""
+    process = start_python(script, *flags)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err[-3000:]
+    return out, err

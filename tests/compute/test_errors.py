@@ -4,10 +4,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
@@ -21,8 +17,7 @@ from cairn.compute import (
     WorkerLost,
 )
 from cairn.errors import CairnError
-from tests.compute.helpers import Broken, raise_unpicklable, square
-from tests.conftest import ROOT
+from tests.compute.helpers import Broken, raise_unpicklable, run_python, square
 
 
 def test_the_error_classes_are_cairns_and_the_standard_ones():
@@ -77,7 +72,7 @@ def test_bad_executor_arguments_are_invalid_task_options(make):
 
 
 def test_ray_not_installed_says_which_extra_to_install():
-    script = textwrap.dedent("""
+    out, _ = run_python("""
         import sys
         sys.modules["ray"] = None  # `import ray` fails, as where Ray is not installed
         import cairn.compute
@@ -86,14 +81,5 @@ def test_ray_not_installed_says_which_extra_to_install():
         except cairn.compute.BackendUnavailable as missing:
             print(isinstance(missing, ImportError), missing)
     """)
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.startswith("True ")
-    assert "pip install 'cairn[ray]'" in done.stdout
+    assert out.startswith("True ")
+    assert "pip install 'cairn[ray]'" in out

@@ -23,6 +23,7 @@ from tests.compute.helpers import (
     exit_with,
     kill_own_process,
     ones,
+    run_python,
     square,
     worker_pids,
 )
@@ -171,7 +172,8 @@ def test_sigint_in_the_caller_leaves_no_orphan_process(mailbox, gate):
 
 
 def test_shutdown_stops_the_workers_that_replaced_dead_ones():
-    script = textwrap.dedent("""
+    out, err = run_python(
+        """
         import os
         import cairn.compute
         from tests.compute.helpers import worker_pids
@@ -183,15 +185,9 @@ def test_shutdown_stops_the_workers_that_replaced_dead_ones():
                 except cairn.compute.WorkerLost:
                     pass
         print(len(worker_pids()))
-    """)
-    done = subprocess.run(
-        [sys.executable, "-W", "always::ResourceWarning", "-c", script],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
+        """,
+        "-W",
+        "always::ResourceWarning",
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip() == "0"  # no replacement left idle until the caller exits
-    assert "Traceback" not in done.stderr and "ResourceWarning" not in done.stderr
+    assert out.strip() == "0"  # no replacement left idle until the caller exits
+    assert "Traceback" not in err and "ResourceWarning" not in err

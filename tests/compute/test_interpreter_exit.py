@@ -4,35 +4,14 @@ child never touches its parent's workers."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import textwrap
 
 import psutil
 import pytest
 
-from tests.conftest import ROOT
+from tests.compute.helpers import run_python, start_python
 
 POOLS = ["local", "thread"]
-
-
-def _start(script: str, *flags: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, *flags, "-c", textwrap.dedent(script)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _run(script: str, *flags: str) -> tuple[str, str]:
-    process = _start(script, *flags)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 0, err[-3000:]
-    return out, err
 
 
 @pytest.mark.parametrize("url", POOLS)
@@ -46,7 +25,7 @@ def _run(script: str, *flags: str) -> tuple[str, str]:
 )
 def test_work_submitted_without_shutdown_is_finished_at_exit(url, submit, mailbox, gate):
     call = submit.format(url=url) + f'wait_and_print, {gate.port}, "apple")'
-    process = _start(
+    process = start_python(
         "import cairn.compute\n"
         "from tests.compute.helpers import post, wait_and_print\n"
         f"{call}\n"
@@ -67,7 +46,7 @@ def test_work_submitted_without_shutdown_is_finished_at_exit(url, submit, mailbo
 
 @pytest.mark.parametrize("url", POOLS)
 def test_shutdown_without_wait_still_finishes_before_exit(url, gate):
-    process = _start(f"""
+    process = start_python(f"""
         import cairn.compute
         from tests.compute.helpers import wait_and_print
         ex = cairn.compute.executor({url!r}, workers=2)
@@ -81,7 +60,7 @@ def test_shutdown_without_wait_still_finishes_before_exit(url, gate):
 
 @pytest.mark.parametrize("url", POOLS)
 def test_submit_during_interpreter_exit_is_refused(url):
-    out, _ = _run(f"""
+    out, _ = run_python(f"""
         import atexit
 
         def run_last():
@@ -104,7 +83,7 @@ def test_submit_during_interpreter_exit_is_refused(url):
 
 
 def test_the_shared_map_pool_stops_at_exit_and_a_forked_child_starts_its_own():
-    out, err = _run(
+    out, err = run_python(
         """
         import os, sys
         import cairn.compute
@@ -134,7 +113,7 @@ def test_the_shared_map_pool_stops_at_exit_and_a_forked_child_starts_its_own():
 
 
 def test_threading_exit_hooks_run_before_threads_are_joined_and_before_atexit():
-    out, _ = _run("""
+    out, _ = run_python("""
         import atexit, threading
 
         release = threading.Event()
@@ -146,7 +125,7 @@ def test_threading_exit_hooks_run_before_threads_are_joined_and_before_atexit():
 
 
 def test_an_exit_hook_sees_the_keyboardinterrupt_the_interpreter_ends_on():
-    process = _start("""
+    process = start_python("""
         import sys, threading
 
         threading._register_atexit(
