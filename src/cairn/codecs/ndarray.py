@@ -98,9 +98,10 @@ def current_array_priority() -> ArrayPriority:
 @contextmanager
 def array_priority(priority: ArrayPriority | str) -> Iterator[ArrayPriority]:
     """Compress the arrays saved inside the block for `priority` ("speed" or "size")."""
-    token = _chosen.set(_parse_priority(priority, "the array priority"))
+    chosen = _parse_priority(priority, "the array priority")
+    token = _chosen.set(chosen)
     try:
-        yield _chosen.get()
+        yield chosen
     finally:
         _chosen.reset(token)
 
