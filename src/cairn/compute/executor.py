@@ -106,7 +106,7 @@ class Executor(TaskMethods, futures.Executor, ABC):
     def _submit(self, fn: Callable, args: tuple, kwargs: dict, options: TaskOptions) -> Future:
         name, context = task_name(fn), self._context()
         self._check_fits(name, options.cpus, options.gpus)
-        after = [value for value in (*args, *kwargs.values()) if isinstance(value, Future)]
+        after = _futures_among(args, kwargs)
 
         def start() -> Future:
             if self._stopped:  # a retry after `shutdown(wait=False)` or `terminate()`
@@ -229,6 +229,19 @@ class Executor(TaskMethods, futures.Executor, ABC):
 
     @abstractmethod
     def _terminate(self) -> None: ...
+
+
+def _futures_among(args: tuple, kwargs: dict) -> list[Future]:
+    # A loop rather than a comprehension: this runs for every task, most of which have none.
+    found = []
+    for value in args:
+        if isinstance(value, Future):
+            found.append(value)
+    if kwargs:
+        for value in kwargs.values():
+            if isinstance(value, Future):
+                found.append(value)
+    return found
 
 
 def _with_results(fn: Callable, args: tuple, kwargs: dict) -> tuple:

@@ -56,10 +56,9 @@ class PoolFuture(Future):
     """A pool task's future: pending until its worker starts the task, so that `cancel()`
     succeeds on any task not started, one already sent to a worker in a batch included."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.pool: Pool | None = None
-        self.task: Task | None = None  # until settled: then nothing holds the task from here
+    # Class attributes until the pool sets them: a task's future is made per task.
+    pool: Pool | None = None
+    task: Task | None = None  # until settled: then nothing holds the task from here
 
     def cancel(self) -> bool:
         pool, task = self.pool, self.task
