@@ -23,6 +23,11 @@ def test_gc_removes_only_unreferenced_blobs(workspace: Path) -> None:
     with cairn.start_run("keep") as run:
         kept = run.save("kept", np.arange(1000))
     loose = store.put_value(np.ones(5000))  # recorded, but no artifact uses it
+    just_recorded = store.put_value(np.ones(7))  # as a code record before its run row
+    with store.writer() as conn:  # `loose` was recorded long ago
+        conn.execute(
+            schema.blobs.update().where(schema.blobs.c.digest == loose).values(created=1.0)
+        )
     orphan = store.blobs.put(b"a file whose row was never written")
     old = 1_000_000.0
     os.utime(store.blobs.path(orphan), (old, old))
@@ -36,6 +41,7 @@ def test_gc_removes_only_unreferenced_blobs(workspace: Path) -> None:
     collect(store)
     assert not store.blobs.exists(loose) and not store.blobs.exists(orphan)
     assert store.blobs.exists(fresh_orphan)
+    np.testing.assert_array_equal(store.get_value(just_recorded), np.ones(7))
     np.testing.assert_array_equal(cairn.load(kept), np.arange(1000))
     env_ref = cairn.get_run(run.id).env_ref
     assert store.blobs.exists(env_ref)
@@ -61,6 +67,10 @@ def test_cairn_gc_stores_crashed_for_runs_whose_process_is_gone(workspace: Path)
     ).stdout.strip()  # left running by a process that ended without a word
     runs = schema.runs
     loose = store.put_value(np.ones(100))
+    with store.writer() as conn:  # recorded long ago, so past gc's grace period
+        conn.execute(
+            schema.blobs.update().where(schema.blobs.c.digest == loose).values(created=1.0)
+        )
 
     def stored() -> tuple[str, float | None]:
         with store.reader() as conn:

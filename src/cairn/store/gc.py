@@ -4,6 +4,8 @@ A blob is kept while an artifact points at it, a run uses it as its code or envi
 record, or a kept blob links to it (a file set's manifest keeps its files). Files in the blob
 store without a row are leftovers of writes cut short (the file is written before its row);
 they are removed only after a grace period, so a write in flight now is never collected.
+A recorded blob nothing refers to yet has the same grace period: a run's code record is
+recorded just before the run row that refers to it.
 """
 
 from __future__ import annotations
@@ -44,14 +46,13 @@ def collect(
             links.c.parent.in_(sa.select(roots.c.digest))
         ),
     ).subquery()
-    unused_query = sa.select(blobs.c.digest, blobs.c.size).where(
-        blobs.c.digest.not_in(sa.select(used.c.digest))
-    )
+    cutoff = time.time() - grace_period_s
+    unused = sa.and_(blobs.c.digest.not_in(sa.select(used.c.digest)), blobs.c.created < cutoff)
+    unused_query = sa.select(blobs.c.digest, blobs.c.size).where(unused)
     report = GcReport(dry_run=dry_run)
     with store.reader() as conn:
         report.unreferenced = [(r.digest, r.size) for r in conn.execute(unused_query)]
         recorded = {r.digest for r in conn.execute(sa.select(blobs.c.digest))}
-    cutoff = time.time() - grace_period_s
     report.orphans = [
         d for d, mtime in store.blobs.digests() if d not in recorded and mtime < cutoff
     ]
@@ -61,11 +62,7 @@ def collect(
         # The row goes first, inside a check that it is still unused: a run that started
         # using the blob meanwhile keeps it. Only then the bytes.
         with store.writer() as conn:
-            deleted = conn.execute(
-                blobs.delete().where(
-                    blobs.c.digest == digest, blobs.c.digest.not_in(sa.select(used.c.digest))
-                )
-            ).rowcount
+            deleted = conn.execute(blobs.delete().where(blobs.c.digest == digest, unused)).rowcount
             if deleted:
                 conn.execute(links.delete().where(links.c.parent == digest))
         if deleted:
