@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import cairn
+from cairn.store import schema
 
 
 def cli(*args: str, cwd: Path | None = None, width: int = 200) -> subprocess.CompletedProcess:
@@ -110,7 +111,12 @@ def test_artifacts_get_writes_npy(two_runs: tuple[str, str], workspace: Path) ->
 
 
 def test_gc_dry_run_and_json(two_runs: tuple[str, str]) -> None:
-    cairn.get_store().put_value(np.zeros(100))
+    store = cairn.get_store()
+    loose = store.put_value(np.zeros(100))
+    with store.writer() as conn:  # recorded long ago, so past gc's grace period
+        conn.execute(
+            schema.blobs.update().where(schema.blobs.c.digest == loose).values(created=1.0)
+        )
     dry = json.loads(cli("gc", "--dry-run", "--json").stdout)
     assert len(dry["unreferenced"]) == 1 and dry["dry_run"]
     assert "removed 1 unreferenced" in cli("gc").stdout
