@@ -185,14 +185,16 @@ class Executor(TaskMethods, futures.Executor, ABC):
         """Called in the caller's thread before it adds work: refused after shutdown."""
         if self._closed:
             raise ExecutorShutDown(self._refusal)
-        exiting = interpreter_exit.refusal()
-        if exiting is not None:
-            raise ExecutorShutDown(exiting)
+
+    def _refuse(self, why: str) -> None:
+        """Take no work from now on, saying `why`: made while the interpreter exits."""
+        self._closed = True
+        self._refusal = why
 
     def _disown(self, why: str) -> None:
         """This process is a forked child: the workers are its parent's, never to be touched."""
-        self._closed = self._stopped = True
-        self._refusal = why
+        self._refuse(why)
+        self._stopped = True
 
     def _task(
         self,

@@ -12,7 +12,7 @@ Every use of a Future's private fields is here, pinned by tests/compute/test_fut
 from __future__ import annotations
 
 from concurrent.futures import Future
-from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED
+from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING
 
 _SETTLED = frozenset({CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED})
 
@@ -37,6 +37,11 @@ def settled(future: Future) -> bool:
     """`future.done()` in one look at its state, without its lock: the public `done()` took
     the lock, a tenth of a small task's trip through the pool."""
     return future._state in _SETTLED
+
+
+def is_pending(future: Future) -> bool:
+    """Neither running, nor cancelled, nor done: in one look, as `settled`."""
+    return future._state == PENDING
 
 
 class WatchedFuture(Future):

@@ -33,17 +33,15 @@ _exiting = False
 
 
 def track(executor: Executor) -> None:
-    """Follow `executor` until it shuts down."""
+    """Follow `executor` until it shuts down; one made while the interpreter exits takes no
+    work (its workers are terminated with the others that are left)."""
+    if _exiting:
+        executor._refuse(AFTER_EXIT)
     _live.add(executor)
 
 
 def forget(executor: Executor) -> None:
     _live.discard(executor)
-
-
-def refusal() -> str | None:
-    """Why no executor may take new work now, if the interpreter is exiting."""
-    return AFTER_EXIT if _exiting else None
 
 
 def _finish_live() -> None:

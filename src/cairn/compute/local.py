@@ -41,6 +41,7 @@ class ProcessWorker:
     def __init__(self, pool: Pool, initializer: bytes | None) -> None:
         self._pool = pool
         self._stopping = False
+        self._withdrew = False  # since the last batch was sent
         ours, theirs = socket.socketpair()
         # Kept open: the lock the worker and the pool take on it is held through this file.
         self._slot_file = tempfile.TemporaryFile(dir=wire.SHM_DIR)  # noqa: SIM115
@@ -64,7 +65,9 @@ class ProcessWorker:
         self._reader.start()
 
     def prepare(self, batch: list[Task]) -> None:
-        struct.pack_into("q", self._slot, 8, 0)  # idle: it reads nothing until the batch
+        if self._withdrew:  # idle: it reads nothing until the batch
+            struct.pack_into("q", self._slot, 8, 0)
+            self._withdrew = False
 
     def send(self, batch: list[Task]) -> None:
         message = [(t.id, t.kind, t.function, t.data, t.segments, t.context) for t in batch]
@@ -81,6 +84,7 @@ class ProcessWorker:
                 return False
             struct.pack_into("q", self._slot, _worker.SLOT.size + 8 * withdrawn, task_id)
             struct.pack_into("q", self._slot, 8, withdrawn + 1)
+            self._withdrew = True
             return True
         finally:
             fcntl.lockf(fd, fcntl.LOCK_UN)
@@ -113,7 +117,12 @@ class ProcessWorker:
     def _read(self) -> None:
         try:
             while True:
-                self._deliver(pickle.loads(self._replies.recv()))
+                message = pickle.loads(self._replies.recv())
+                if isinstance(message, str):  # the traceback of its initializer, which failed
+                    self._pool.on_broken(self, message)
+                else:
+                    self._pool.on_results(self, [self._decode(*result) for result in message])
+                del message  # its values are not kept here once handed over
         except (EOFError, OSError):
             pass
         finally:
@@ -126,13 +135,6 @@ class ProcessWorker:
         self._socket.close()
         self._slot.close()
         self._slot_file.close()
-
-    def _deliver(self, message: list | str) -> None:
-        """Hand a message to the pool; its values are not kept here once handed over."""
-        if isinstance(message, str):  # the traceback of its initializer, which failed
-            self._pool.on_broken(self, message)
-        else:
-            self._pool.on_results(self, [self._decode(*result) for result in message])
 
     @staticmethod
     def _decode(task_id: int, how: int, data: bytes, segments: tuple) -> tuple:

@@ -27,11 +27,10 @@ from concurrent.futures import CancelledError, Future, InvalidStateError
 from typing import Protocol
 
 from cairn.compute import wire
+from cairn.compute._worker import MAX_BATCH
 from cairn.compute.errors import InitializerFailed, WorkerLost, remote_exception
-from cairn.compute.future_internals import cancel_now, settled
+from cairn.compute.future_internals import cancel_now, is_pending, settled
 from cairn.compute.task import Task, check_fits
-
-MAX_BATCH = 64
 
 
 class Worker(Protocol):
@@ -127,10 +126,10 @@ class Pool:
 
     def started(self, task: Task) -> bool:
         with self._lock:
-            worker = task.worker
-            if worker is None:
+            batch = self._inflight.get(task.worker)
+            if batch is None or task not in batch:  # not sent yet, or settled since
                 return False
-            return worker.running_task_id() in _from(task, self._inflight[worker])
+            return task.worker.running_task_id() in _from(task, batch)
 
     def on_results(self, worker: Worker, results: list[Result]) -> None:
         # Settled first: done-callbacks run here (on a thread worker, in that worker), and
@@ -142,8 +141,8 @@ class Pool:
             if task is not None:
                 self._settle(task, ok, value if ok else remote_exception(*value))
         with self._lock:
-            for task in self._inflight.pop(worker, []):
-                task.worker = None
+            # Its tasks keep `worker`: settled or withdrawn, none is asked about it again.
+            self._inflight.pop(worker, None)
             self._release(worker)
             self._idle.append(worker)
             sends = self._assign()
@@ -305,7 +304,7 @@ class Pool:
         sends = []
         while self._pending and self._idle:
             head = self._pending[0]
-            if head.withdrawn or settled(head.future):  # cancelled, or timed out while queued
+            if head.withdrawn:  # cancelled, or timed out, while queued
                 self._pending.popleft()
                 continue
             need = max(1, math.ceil(head.cpus))
@@ -315,7 +314,7 @@ class Pool:
             batch = []
             while self._pending and len(batch) < size and (not batch or self._pending[0].cpus <= 1):
                 task = self._pending.popleft()
-                if not task.withdrawn and not settled(task.future):
+                if not task.withdrawn:
                     batch.append(task)
             worker = self._idle.pop()  # the last to finish: still warm, not yet parked
             self._held[worker] = [self._idle.popleft() for _ in range(need - 1)]
@@ -324,7 +323,7 @@ class Pool:
             for task in batch:
                 task.worker = worker
             first = batch[0].future
-            if not Future.running(first):  # (one re-queued after a loss has started already)
+            if is_pending(first):  # (one re-queued after a loss has started already)
                 first.set_running_or_notify_cancel()
             sends.append((worker, batch))
         return sends

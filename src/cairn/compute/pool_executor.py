@@ -7,7 +7,6 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from cairn.compute import interpreter_exit
 from cairn.compute.errors import InitializerFailed, InvalidTaskOptions
 from cairn.compute.executor import Executor
 from cairn.compute.pool import Pool, PoolFuture, Worker
@@ -82,5 +81,5 @@ class PoolExecutor(Executor):
     def __del__(self) -> None:
         # Nobody holds it: what it was given still runs, then its workers stop, as a
         # ThreadPoolExecutor's threads do once it is collected.
-        if not self._closed and interpreter_exit.refusal() is None:
+        if not self._closed:  # (at exit, shut down already)
             self.shutdown(wait=False)
