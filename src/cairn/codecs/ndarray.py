@@ -3,12 +3,16 @@
 Speed or size
 -------------
 By default arrays are compressed for speed, as Blosc intends: LZ4 after a byte or bit shuffle,
-which compresses at about 3 GB/s on two cores and decompresses faster than a file is read, so
+which compresses at 2.5-4 GB/s on two cores and decompresses faster than a file is read, so
 loading costs about what reading the raw bytes would (saving, up to 2-3 times what writing them
-to the page cache would); data that LZ4 shrinks by less than a quarter is stored raw and loads
-zero-copy. With ``size``, ZSTD (an entropy coder) is tried too: rounded measurements, for one,
-come out three times smaller, but compress three times and decompress twice as slowly, and
-incompressible data is stored compressed for a gain of 5 % or more. Choose with either
+to the page cache would). Speed never stores more than a general-purpose compressor would:
+where LZ4-HC (joblib's "lz4") beats shuffled LZ4, ZSTD level 1 is used, bit-shuffled if that is
+enough, else alone (rounded measurements: a third of LZ4's size, at three times its cost). Data
+that shrinks by less than a quarter is stored raw and loads zero-copy. With ``size``, the
+smallest of all candidates wins, filters that cost more included (byte deltas for smooth
+series), and incompressible data is stored compressed for a gain of 5 % or more.
+
+Choose with either
 
 - the environment variable ``CAIRN_ARRAY_CODEC=speed`` or ``=size`` (read at every save), or
 - ``with cairn.codecs.array_priority("size"): run.save("x", arr)`` for the saves inside the
@@ -36,7 +40,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -53,6 +58,8 @@ NAME = "ndarray.blosc2"
 # 0.10 s in 16 MiB ones, 0.16 s in 8 MiB ones joined with bytes.join). Decompressing costs 20 %
 # more than in one chunk: each call starts its own two threads.
 CHUNK_BYTES = 16 << 20
+# Arrays from twice this size up are cut into at least NTHREADS chunks, one per thread.
+MIN_CHUNK_BYTES = 1 << 20
 NTHREADS = 2
 SAMPLE_WINDOW = 256 * 1024
 _HEADER_CBYTES = slice(12, 16)  # blosc2 chunk header: int32 LE total compressed size
@@ -69,6 +76,8 @@ class ArrayPriority(TextEnum):
 # Below this ratio compressing does not pay for itself. For speed, raw bytes load without any
 # decompression (zero-copy from a copy-on-write mmap) and the disk saving would be < 25 %.
 MIN_RATIO = {ArrayPriority.SPEED: 1.3, ArrayPriority.SIZE: 1.05}
+# For speed, the byte shuffle is kept unless the bit-shuffle's sample is this much smaller.
+SHUFFLE_SLACK = 0.05
 
 
 class ArrayPriorityError(CairnError, ValueError):
@@ -173,33 +182,56 @@ def _typesize(dtype: Any) -> int:
     return dtype.itemsize if 0 < dtype.itemsize <= 255 else 1
 
 
-def _candidates(typesize: int, priority: ArrayPriority) -> list[dict]:
+def _params(codec: str, clevel: int, filters: list[str], typesize: int, **more: Any) -> dict:
     b2 = _blosc2()
-    lz4 = {"codec": b2.Codec.LZ4, "clevel": 5, "typesize": typesize, "nthreads": NTHREADS}
-    fast = [
-        # Bit-shuffle wins on low-entropy numbers (small ints, rounded floats, smooth signals).
-        {**lz4, "filters": [b2.Filter.BITSHUFFLE], "splitmode": b2.SplitMode.NEVER_SPLIT},
-        {**lz4, "filters": [b2.Filter.BITSHUFFLE], "splitmode": b2.SplitMode.ALWAYS_SPLIT},
-        {**lz4, "filters": [b2.Filter.SHUFFLE], "splitmode": b2.SplitMode.FORWARD_COMPAT_SPLIT},
-    ]
-    if priority is ArrayPriority.SPEED:
-        return fast
-    zstd = {**lz4, "codec": b2.Codec.ZSTD, "clevel": 1, "blocksize": 1 << 18}
+    return {
+        "codec": b2.Codec[codec],
+        "clevel": clevel,
+        "filters": [b2.Filter[f] for f in filters],
+        "typesize": typesize,
+        "nthreads": NTHREADS,
+        "splitmode": b2.SplitMode.NEVER_SPLIT,
+        **more,
+    }
+
+
+def _lz4_candidates(typesize: int) -> list[dict]:
     return [
-        *fast,
-        # No filter keeps whole repeated values intact (e.g. few distinct floats in a row); LZ4
-        # then compresses at half its shuffled speed, so only size-first saves try it.
-        {**lz4, "filters": [b2.Filter.NOFILTER], "splitmode": b2.SplitMode.NEVER_SPLIT},
-        # ZSTD's entropy coder finds what LZ4 cannot in data with few distinct values (rounded
-        # measurements: 11x against LZ4's 3.7x), at a third of LZ4's speed.
-        {**zstd, "filters": [b2.Filter.NOFILTER], "splitmode": b2.SplitMode.NEVER_SPLIT},
-        # Byte deltas after the shuffle suit smooth series (random walks: 2.2x against 1.8x).
-        {
-            **zstd,
-            "filters": [b2.Filter.SHUFFLE, b2.Filter.BYTEDELTA],
-            "splitmode": b2.SplitMode.ALWAYS_SPLIT,
-        },
+        # The byte shuffle is the cheaper filter: on random-walk floats it compresses at twice
+        # the bit-shuffle's speed (47 ms against 79 ms per 200 MB) for 2 % more bytes.
+        _params("LZ4", 5, ["SHUFFLE"], typesize, blocksize=1 << 18),
+        # Bit-shuffle wins on low-entropy numbers (small ints, rounded floats, smooth signals),
+        # where LZ4 after a byte shuffle runs slower too (ids < 1000: 83 ms against 54 ms).
+        _params("LZ4", 5, ["BITSHUFFLE"], typesize),
     ]
+
+
+def _zstd_candidates(typesize: int) -> list[dict]:
+    # Cheapest first: ZSTD after a bit-shuffle costs about twice LZ4's time, without a filter
+    # three times, but its entropy coder finds what LZ4 cannot in data with few distinct values
+    # (rounded measurements: 11x against LZ4's 3.7x).
+    return [
+        _params("ZSTD", 1, ["BITSHUFFLE"], typesize, blocksize=1 << 18),
+        _params("ZSTD", 1, ["NOFILTER"], typesize, blocksize=1 << 20),
+    ]
+
+
+def _size_only_candidates(typesize: int) -> list[dict]:
+    b2 = _blosc2()
+    return [
+        # No filter keeps whole repeated values intact (e.g. few distinct floats in a row); LZ4
+        # then compresses at half its shuffled speed.
+        _params("LZ4", 5, ["NOFILTER"], typesize),
+        # Byte deltas after the shuffle suit smooth series (random walks: 2.2x against 1.8x).
+        _params("ZSTD", 1, ["SHUFFLE", "BYTEDELTA"], typesize, blocksize=1 << 20,
+                splitmode=b2.SplitMode.ALWAYS_SPLIT),
+    ]  # fmt: skip
+
+
+def _reference(typesize: int) -> dict:
+    # What a general-purpose compressor at its default would store (joblib's "lz4" is LZ4-HC
+    # level 3 over the raw bytes): a speed-first save must not store more than that.
+    return _params("LZ4HC", 3, ["NOFILTER"], typesize)
 
 
 def _sample(flat: memoryview, itemsize: int) -> memoryview | bytes:
@@ -214,20 +246,58 @@ def _sample(flat: memoryview, itemsize: int) -> memoryview | bytes:
 def choose_cparams(flat: memoryview, dtype: Any, priority: ArrayPriority) -> dict | None:
     """Compression parameters for this data, or None to store it raw.
 
-    Compressing three 256 KiB windows with each candidate costs ~1 ms and predicts the full ratio
-    well enough; compressing 200 MB with the wrong filter can cost 4x the time of the right one.
+    Every choice is made from the compressed sizes of a sample (three 256 KiB windows), never
+    from timings, so the same array always gives the same blob. For size the smallest candidate
+    wins; for speed see `_cheapest_within_budget`. Sampling costs 1-2 ms (7 ms when LZ4-HC has
+    to be asked); the wrong choice on 200 MB costs 30-150 ms or twice the bytes.
     """
     if flat.nbytes == 0:
         return None
     b2 = _blosc2()
     sample = _sample(flat, max(dtype.itemsize, 1))
-    sizes = [
-        (len(b2.compress2(sample, **cparams)), i, cparams)
-        for i, cparams in enumerate(_candidates(_typesize(dtype), priority))
-    ]
-    best_size, _, best = min(sizes, key=lambda entry: entry[:2])  # ties: the earlier, faster one
+    typesize = _typesize(dtype)
+
+    def size(cparams: dict) -> int:
+        return len(b2.compress2(sample, **cparams))
+
+    if priority is ArrayPriority.SIZE:
+        candidates = [
+            *_lz4_candidates(typesize),
+            *_zstd_candidates(typesize),
+            *_size_only_candidates(typesize),
+        ]
+        sized = [(size(c), i, c) for i, c in enumerate(candidates)]
+        best_size, _, best = min(sized, key=lambda entry: entry[:2])  # ties: the earlier one
+    else:
+        best_size, best = _cheapest_within_budget(size, typesize)
     if len(sample) / best_size < MIN_RATIO[priority]:
         return None
+    return best
+
+
+def _cheapest_within_budget(size: Callable[[dict], int], typesize: int) -> tuple[int, dict]:
+    """The cheapest candidate no larger than LZ4-HC would store (`_reference`), with its size.
+
+    In order of cost: LZ4 after the byte shuffle, unless the bit-shuffle's output is more than
+    `SHUFFLE_SLACK` smaller; ZSTD after a bit-shuffle; ZSTD alone. If none is within the
+    budget, the smallest. ZSTD alone practically never stores more than LZ4-HC level 3, so
+    LZ4-HC itself (5-11 ms on the sample, the costliest part) is only asked when LZ4 does
+    worse than ZSTD alone.
+    """
+    shuffled, bitshuffled = _lz4_candidates(typesize)
+    zstd_bitshuffled, zstd_plain = _zstd_candidates(typesize)
+    lz4 = [(size(shuffled), shuffled), (size(bitshuffled), bitshuffled)]
+    if lz4[0][0] > lz4[1][0] * (1 + SHUFFLE_SLACK):
+        lz4.reverse()
+    best = lz4[0]
+    plain = (size(zstd_plain), zstd_plain)
+    if best[0] <= plain[0]:
+        return best
+    budget = size(_reference(typesize))
+    for candidate in ((size(zstd_bitshuffled), zstd_bitshuffled), plain):
+        if best[0] <= budget:
+            break
+        best = min(best, candidate, key=lambda entry: entry[0])
     return best
 
 
@@ -250,15 +320,24 @@ def pack_array(arr: Any) -> tuple[Buffer, dict]:
         meta["layout"] = "raw"
         return flat, meta
     b2 = _blosc2()
-    chunk = max(1, CHUNK_BYTES // arr.itemsize) * arr.itemsize
+    per_thread = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, -(-flat.nbytes // NTHREADS)))
+    chunk = max(1, per_thread // arr.itemsize) * arr.itemsize
+    # Blosc's own threads write a chunk's blocks in the order they finish, so the same array
+    # would give different bytes (and digests) from one save to the next. One thread per chunk,
+    # chunks compressed side by side, is as fast and always gives the same bytes.
+    one_thread = {**cparams, "nthreads": 1}
+
+    def compress(start: int) -> bytes:
+        return b2.compress2(flat[start : start + chunk], **one_thread)
+
     # One buffer for the payload, as large as incompressible chunks could need: NumPy backs it
     # with huge pages, and the pages past the compressed end are never touched, so never backed.
     payload = np.empty(flat.nbytes + -(-flat.nbytes // chunk) * b2.MAX_OVERHEAD, dtype=np.uint8)
     end = 0
-    for start in range(0, flat.nbytes, chunk):
-        part = b2.compress2(flat[start : start + chunk], **cparams)
-        payload[end : end + len(part)] = np.frombuffer(part, dtype=np.uint8)
-        end += len(part)
+    with ThreadPoolExecutor(NTHREADS) as pool:
+        for part in pool.map(compress, range(0, flat.nbytes, chunk)):
+            payload[end : end + len(part)] = np.frombuffer(part, dtype=np.uint8)
+            end += len(part)
     meta.update(
         layout="blosc2",
         chunk=chunk,
