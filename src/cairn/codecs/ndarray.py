@@ -41,7 +41,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -58,8 +57,6 @@ NAME = "ndarray.blosc2"
 # 0.10 s in 16 MiB ones, 0.16 s in 8 MiB ones joined with bytes.join). Decompressing costs 20 %
 # more than in one chunk: each call starts its own two threads.
 CHUNK_BYTES = 16 << 20
-# Arrays from twice this size up are cut into at least NTHREADS chunks, one per thread.
-MIN_CHUNK_BYTES = 1 << 20
 NTHREADS = 2
 SAMPLE_WINDOW = 256 * 1024
 _HEADER_CBYTES = slice(12, 16)  # blosc2 chunk header: int32 LE total compressed size
@@ -76,8 +73,6 @@ class ArrayPriority(TextEnum):
 # Below this ratio compressing does not pay for itself. For speed, raw bytes load without any
 # decompression (zero-copy from a copy-on-write mmap) and the disk saving would be < 25 %.
 MIN_RATIO = {ArrayPriority.SPEED: 1.3, ArrayPriority.SIZE: 1.05}
-# For speed, the byte shuffle is kept unless the bit-shuffle's sample is this much smaller.
-SHUFFLE_SLACK = 0.05
 
 
 class ArrayPriorityError(CairnError, ValueError):
@@ -199,15 +194,13 @@ def _lz4_candidates(typesize: int) -> list[dict]:
     b2 = _blosc2()
     split = {"splitmode": b2.SplitMode.ALWAYS_SPLIT}
     return [
-        # The byte shuffle is the cheaper filter: on random-walk floats it compresses at 1.5-2
-        # times the bit-shuffle's speed for 2-4 % more bytes. Splitting each block into its byte
-        # streams speeds both ways up by a fifth on such data.
-        _params("LZ4", 5, ["SHUFFLE"], typesize, blocksize=1 << 18, **split),
-        # Bit-shuffle wins on low-entropy numbers (small ints, rounded floats, smooth signals),
-        # where LZ4 after a byte shuffle runs slower too (ids < 1000: 90 ms against 50 ms). Split
-        # streams compress ids in 0.8 of the time, rounded floats to 2.5 times the size.
+        # Bit-shuffle wins on low-entropy numbers (small ints, rounded floats, smooth signals);
+        # split into byte streams it shrinks small ints 2 % more, rounded floats 2.5x less.
         _params("LZ4", 5, ["BITSHUFFLE"], typesize, **split),
         _params("LZ4", 5, ["BITSHUFFLE"], typesize),
+        # A byte shuffle suits wide-ranging floats. On 200 MB of them LZ4 runs at about the
+        # same speed after either filter, so the smaller output is the one to take.
+        _params("LZ4", 5, ["SHUFFLE"], typesize, blocksize=1 << 18, **split),
     ]
 
 
@@ -252,7 +245,7 @@ def choose_cparams(flat: memoryview, dtype: Any, priority: ArrayPriority) -> dic
     """Compression parameters for this data, or None to store it raw.
 
     Every choice is made from the compressed sizes of a sample (three 256 KiB windows), never
-    from timings, so the same array always gives the same blob. For size the smallest candidate
+    from timings, so the same array always gets the same parameters. For size the smallest candidate
     wins; for speed see `_cheapest_within_budget`. Sampling costs 1-2 ms (7 ms when LZ4-HC has
     to be asked); the wrong choice on 200 MB costs 30-150 ms or twice the bytes.
     """
@@ -283,17 +276,13 @@ def choose_cparams(flat: memoryview, dtype: Any, priority: ArrayPriority) -> dic
 def _cheapest_within_budget(size: Callable[[dict], int], typesize: int) -> tuple[int, dict]:
     """The cheapest candidate no larger than LZ4-HC would store (`_reference`), with its size.
 
-    In order of cost: LZ4 after the byte shuffle, unless the bit-shuffle's output (the smaller of
-    split and unsplit) is more than `SHUFFLE_SLACK` smaller; ZSTD after a bit-shuffle; ZSTD
-    alone. If none is within the budget, the smallest. ZSTD alone practically never stores more
-    than LZ4-HC level 3, so LZ4-HC itself (5-11 ms on the sample, the costliest part) is only
-    asked when LZ4 does worse than ZSTD alone.
+    In order of cost: LZ4 (the smallest of its filters, which cost about the same); ZSTD after
+    a bit-shuffle; ZSTD alone. If none is within the budget, the smallest. ZSTD alone
+    practically never stores more than LZ4-HC level 3, so LZ4-HC itself (5-11 ms on the
+    sample, the costliest part) is only asked when LZ4 does worse than ZSTD alone.
     """
-    shuffled, *bitshuffled = [(size(c), c) for c in _lz4_candidates(typesize)]
     zstd_bitshuffled, zstd_plain = _zstd_candidates(typesize)
-    best = min(bitshuffled, key=lambda entry: entry[0])
-    if shuffled[0] <= best[0] * (1 + SHUFFLE_SLACK):
-        best = shuffled
+    best = min(((size(c), c) for c in _lz4_candidates(typesize)), key=lambda entry: entry[0])
     plain = (size(zstd_plain), zstd_plain)
     if best[0] <= plain[0]:
         return best
@@ -324,24 +313,15 @@ def pack_array(arr: Any) -> tuple[Buffer, dict]:
         meta["layout"] = "raw"
         return flat, meta
     b2 = _blosc2()
-    per_thread = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, -(-flat.nbytes // NTHREADS)))
-    chunk = max(1, per_thread // arr.itemsize) * arr.itemsize
-    # Blosc's own threads write a chunk's blocks in the order they finish, so the same array
-    # would give different bytes (and digests) from one save to the next. One thread per chunk,
-    # chunks compressed side by side, is as fast and always gives the same bytes.
-    one_thread = {**cparams, "nthreads": 1}
-
-    def compress(start: int) -> bytes:
-        return b2.compress2(flat[start : start + chunk], **one_thread)
-
+    chunk = max(1, CHUNK_BYTES // arr.itemsize) * arr.itemsize
     # One buffer for the payload, as large as incompressible chunks could need: NumPy backs it
     # with huge pages, and the pages past the compressed end are never touched, so never backed.
     payload = np.empty(flat.nbytes + -(-flat.nbytes // chunk) * b2.MAX_OVERHEAD, dtype=np.uint8)
     end = 0
-    with ThreadPoolExecutor(NTHREADS) as pool:
-        for part in pool.map(compress, range(0, flat.nbytes, chunk)):
-            payload[end : end + len(part)] = np.frombuffer(part, dtype=np.uint8)
-            end += len(part)
+    for start in range(0, flat.nbytes, chunk):
+        part = b2.compress2(flat[start : start + chunk], **cparams)
+        payload[end : end + len(part)] = np.frombuffer(part, dtype=np.uint8)
+        end += len(part)
     meta.update(
         layout="blosc2",
         chunk=chunk,
