@@ -65,6 +65,17 @@ def test_speed_stores_no_more_than_lz4hc(name: str) -> None:
         assert len(enc.data) <= lz4hc_size(arr)
 
 
+def test_the_same_array_always_gives_the_same_blob() -> None:
+    # 48 MB: several chunks of many blocks each. Blosc's own threads wrote blocks in the order
+    # they finished, so ten encodes of one such array gave up to ten different blobs.
+    walk = np.cumsum(RNG.standard_normal(12_000_000, dtype=np.float32))
+    for name, arr in {**ARRAYS, "48 MB random walk": walk}.items():
+        first = encode(arr)
+        for _ in range(4):
+            again = encode(arr.copy())
+            assert bytes(first.data) == bytes(again.data) and first.meta == again.meta, name
+
+
 def test_size_trades_speed_for_smaller_files() -> None:
     for name, arr in ARRAYS.items():
         fast = encode(arr)
