@@ -130,6 +130,21 @@ def test_reproduce_refuses_a_different_environment(repo: Path, workspace: Path) 
     assert forced.returncode == 0, forced.stdout + forced.stderr
 
 
+def test_packages_this_process_alone_sees_are_not_a_change(
+    repo: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A test runner or a notebook may put more on sys.path than a fresh interpreter has; the
+    # re-run is a fresh interpreter, so that is what is compared with the record.
+    extra = workspace / "only-here"
+    (extra / "onlyhere-1.0.dist-info").mkdir(parents=True)
+    (extra / "onlyhere-1.0.dist-info" / "METADATA").write_text("Name: onlyhere\nVersion: 1.0\n")
+    monkeypatch.syspath_prepend(str(extra))
+    run_id, _ = _run(repo, workspace / "log")
+    monkeypatch.setenv("EXEC_LOG", str(workspace / "log"))
+    result = reproduce(run_id)
+    assert result.package_changes == [] and result.reproduced is not None
+
+
 def test_reproduce_without_git_is_a_clear_error(workspace: Path) -> None:
     with cairn.start_run("nogit"):
         pass

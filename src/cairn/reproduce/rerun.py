@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from cairn.reproduce.command import command_line
-from cairn.reproduce.environment import PackageChange, package_changes, python_change
+from cairn.reproduce.environment import (
+    PackageChange,
+    environment_of,
+    package_changes,
+    python_change,
+)
 from cairn.reproduce.errors import CannotReproduce
 from cairn.reproduce.untracked import (
     UntrackedChange,
@@ -86,8 +91,9 @@ def reproduce(
             "checkout, or before the first commit, so its code cannot be re-created"
         )
     command = command_line(code.get("argv") or [], sys.executable)
-    changes = package_changes(original.environment() or {})
-    python = python_change(original.environment() or {})
+    recorded_env, current_env = original.environment() or {}, environment_of(sys.executable)
+    changes = package_changes(recorded_env, current_env)
+    python = python_change(recorded_env, current_env)
     if (changes or python) and not force:
         raise EnvironmentMismatch(changes, python)
     repo = repository(code)
