@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextvars
+import logging
 import signal
 import sys
 import threading
@@ -20,6 +21,8 @@ from cairn.states import RunStatus
 
 if TYPE_CHECKING:
     from cairn.tracking.run import Run
+
+log = logging.getLogger(__name__)
 
 _stack: contextvars.ContextVar[tuple[Run, ...]] = contextvars.ContextVar("cairn_runs", default=())
 _open: dict[str, Run] = {}
@@ -56,7 +59,10 @@ def end_all(status: RunStatus, error: str | None = None) -> None:
     with _lock:
         runs = list(_open.values())
     for run in reversed(runs):
-        run.end(status, error)
+        try:
+            run.end(status, error)
+        except Exception as exc:  # one run's store being gone must not keep the others open
+            log.warning("cairn could not end run %s: %s", run.id, exc)
 
 
 def _install_handlers() -> None:

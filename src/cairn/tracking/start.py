@@ -55,6 +55,8 @@ def start_run(
     """
     check_name(name, "run name")
     parent_run = active.current() if parent is None else parent
+    if parent is None and store is not None and getattr(parent_run, "store", store) is not store:
+        parent_run = None  # the open run lives in another store: it cannot be the parent
     parent_id = parent_run.id if isinstance(parent_run, Run) else parent_run
     if conn is not None and (capture or parent_id is None):
         raise InvalidValueError(
