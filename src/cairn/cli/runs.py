@@ -27,7 +27,6 @@ from cairn.cli.output import (
     status,
     when,
 )
-from cairn.states import RunStatus
 from cairn.tracking import RunRecord, get_run, search_runs
 from cairn.tracking.filter import tokenize
 
@@ -132,7 +131,7 @@ def _run_row(run: RunRecord) -> dict[str, Cell]:
         "id": run.id[-8:],
         "experiment": run.experiment,
         "name": run.name,
-        "status": status(RunStatus(run.status)),
+        "status": status(run.status),
         "started": when(run.started, short=True),
         "took": duration(run.duration),
         "params": pairs(run.params),
@@ -171,9 +170,7 @@ def show(
         )
         return
     console.print(
-        Text.assemble(
-            (f"{run.experiment}/{run.name}", "bold"), f" {run.id} ", status(RunStatus(run.status))
-        )
+        Text.assemble((f"{run.experiment}/{run.name}", "bold"), f" {run.id} ", status(run.status))
     )
     console.print(
         f"started {when(run.started)}, took {duration(run.duration)}, by {run.user} "

@@ -138,7 +138,7 @@ def show_command(
             {
                 "#": str(r.number),
                 "run": r.run_id[-8:],
-                "state": status(TrialState(r.state)),
+                "state": status(r.state),
                 "value": "-" if r.value is None else number(r.value),
                 "steps": str(len(r.curve)),
                 "took": duration(r.duration),
@@ -157,12 +157,12 @@ def show_command(
 
 def _ranked(result: TuneResult) -> list:
     """Completed trials best first, then pruned by their last value, then the rest."""
-    sign = -1 if Direction(result.study.mode) is Direction.MAX else 1
+    sign = -1 if result.study.mode is Direction.MAX else 1
     order = {TrialState.COMPLETED: 0, TrialState.PRUNED: 1}
     return sorted(
         result.records,
         key=lambda r: (
-            order.get(TrialState(r.state), 2),
+            order.get(r.state, 2),
             sign * r.value if r.value is not None else 0.0,
             r.number,
         ),

@@ -290,10 +290,10 @@ def _cheapest_within_budget(size: Callable[[dict], int], typesize: int) -> tuple
     if best[0] <= plain[0]:
         return best
     budget = size(_reference(typesize))
-    for candidate in ((size(zstd_bitshuffled), zstd_bitshuffled), plain):
-        if best[0] <= budget:
-            break
-        best = min(best, candidate, key=lambda entry: entry[0])
+    if best[0] > budget:
+        best = min(best, (size(zstd_bitshuffled), zstd_bitshuffled), key=lambda entry: entry[0])
+    if best[0] > budget:
+        best = min(best, plain, key=lambda entry: entry[0])
     return best
 
 

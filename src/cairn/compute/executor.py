@@ -24,7 +24,7 @@ from cairn.compute.actor_handle import ActorHandle
 from cairn.compute.errors import ExecutorShutDown, InvalidTaskOptions, remote_exception
 from cairn.compute.future_internals import cancel_now
 from cairn.compute.options import DEFAULT, TaskMethods, TaskOptions
-from cairn.compute.policy import with_policy
+from cairn.compute.policy import Attempts, with_policy
 from cairn.compute.run_context import capture
 from cairn.compute.task import Task, task_name
 
@@ -117,7 +117,7 @@ class Executor(TaskMethods, futures.Executor, ABC):
         with self._close_lock:
             self._admit()
             future = with_policy(start, name, options.retries, options.timeout, self._abort, after)
-        if options.retries or options.timeout is not None or after:
+        if isinstance(future, Attempts):
             # Its next attempt may start after `shutdown` took stock: shutdown waits for it.
             self._guarded.add(future)
             future.add_done_callback(self._guarded.discard)

@@ -64,7 +64,7 @@ class ProcessWorker:
         )
         self._reader.start()
 
-    def prepare(self, batch: list[Task]) -> None:
+    def prepare(self) -> None:
         if self._withdrew:  # idle: it reads nothing until the batch
             struct.pack_into("q", self._slot, 8, 0)
             self._withdrew = False

@@ -12,7 +12,7 @@ from cairn.compute.errors import TaskTimeout
 from cairn.compute.future_internals import cancel_now
 
 
-class _Attempts(Future):
+class Attempts(Future):
     """The caller's future; each attempt is a backend future behind it."""
 
     def __init__(self, start: Callable[[], Future]) -> None:
@@ -53,7 +53,7 @@ def with_policy(
     """
     if not retries and timeout is None and not after:
         return start()
-    outer = _Attempts(start)
+    outer = Attempts(start)
 
     def launch(left: int) -> None:
         start = outer.start

@@ -34,8 +34,8 @@ from cairn.compute.task import Task, check_fits
 
 
 class Worker(Protocol):
-    def prepare(self, batch: list[Task]) -> None:
-        """`batch` is about to be sent (the pool's lock is held): forget the last one's."""
+    def prepare(self) -> None:
+        """A batch is about to be sent (the pool's lock is held): forget the last one's."""
 
     def send(self, batch: list[Task]) -> None: ...
 
@@ -319,7 +319,7 @@ class Pool:
             worker = self._idle.pop()  # the last to finish: still warm, not yet parked
             self._held[worker] = [self._idle.popleft() for _ in range(need - 1)]
             self._inflight[worker] = batch
-            worker.prepare(batch)
+            worker.prepare()
             for task in batch:
                 task.worker = worker
             first = batch[0].future
@@ -337,12 +337,16 @@ class Pool:
             with contextlib.suppress(OSError):
                 worker.send(batch)
 
+    def broken_error(self, what: str) -> InitializerFailed:
+        """Why `what` is not run once a worker's initializer failed."""
+        return InitializerFailed(
+            f"{what} not run: a worker's initializer failed, the pool is not usable "
+            f"anymore:\n{self.broken}"
+        )
+
     def _refused(self, task: Task, why: str) -> BaseException:
         if self.broken is not None:
-            return InitializerFailed(
-                f"task {task.name!r} not run: a worker's initializer failed, the pool is not "
-                f"usable anymore:\n{self.broken}"
-            )
+            return self.broken_error(f"task {task.name!r}")
         return WorkerLost(f"task {task.name!r} not run: {why}")
 
     def _cancel(self, task: Task) -> None:

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from cairn.compute.errors import InitializerFailed, InvalidTaskOptions
+from cairn.compute.errors import InvalidTaskOptions
 from cairn.compute.executor import Executor
 from cairn.compute.pool import Pool, PoolFuture, Worker
 from cairn.compute.task import Task
@@ -29,18 +29,10 @@ class PoolExecutor(Executor):
         self._actors: list[Pool] = []
         super().__init__()
 
-    @property
-    def _broken(self) -> str | None:
-        """The traceback of a worker's initializer that failed: then nothing more runs."""
-        return self._pool.broken
-
     def _admit(self) -> None:
         super()._admit()
         if self._pool.broken is not None:
-            raise InitializerFailed(
-                "a worker's initializer failed, the pool is not usable anymore:\n"
-                + self._pool.broken
-            )
+            raise self._pool.broken_error("new work")
 
     def _check_fits(self, name: str, cpus: float, gpus: float) -> None:
         self._pool.check_fits(name, cpus, gpus)

@@ -32,7 +32,7 @@ class ThreadWorker:
         )
         self._thread.start()
 
-    def prepare(self, batch: list[Task]) -> None:
+    def prepare(self) -> None:
         self._withdrawn.clear()
 
     def send(self, batch: list[Task]) -> None:

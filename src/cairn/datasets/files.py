@@ -13,8 +13,7 @@ from pathlib import Path
 
 from cairn.atomic import write_atomically
 from cairn.errors import CairnError, NotFoundError
-from cairn.store import Store, schema
-from cairn.store.database import dialect_insert
+from cairn.store import Store
 
 KIND = "fileset"
 
@@ -75,9 +74,7 @@ def snapshot(store: Store, path: Path) -> dict:
 
 def link_files(store: Store, manifest_digest: str, manifest: dict) -> None:
     """Record that the manifest blob names its files, so gc keeps them with it."""
-    rows = [{"parent": manifest_digest, "child": d} for d, _ in manifest["files"].values()]
-    with store.writer() as conn:
-        conn.execute(dialect_insert(conn, schema.blob_links).on_conflict_do_nothing(), rows)
+    store.record_blobs([], links=[(manifest_digest, d) for d, _ in manifest["files"].values()])
 
 
 def from_manifest(store: Store, manifest: dict) -> FileSet:

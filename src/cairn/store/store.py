@@ -72,9 +72,27 @@ class Store:
     def record_blob(self, digest: str, size: int, codec: str, meta: dict) -> None:
         """Record a blob already in the blob store, written by codec `codec` (a name the codec
         registry knows, so that `get_value` can decode it)."""
-        codec_named(codec)
+        self.record_blobs([(digest, size, codec, meta)])
+
+    def record_blobs(
+        self,
+        blobs: Iterable[tuple[str, int, str, dict]],
+        *,
+        links: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """`record_blob` for each (digest, size, codec, meta), and each (parent, child) link
+        (a manifest or a code record naming its files, so gc keeps them), in one transaction."""
+        rows = []
+        for digest, size, codec, meta in blobs:
+            codec_named(codec)
+            rows.append(_blob_row(digest, size, codec, meta))
+        link_rows = [{"parent": parent, "child": child} for parent, child in links]
         with self.writer() as conn:
-            _insert_blob_rows(conn, [_blob_row(digest, size, codec, meta)])
+            _insert_blob_rows(conn, rows)
+            if link_rows:
+                conn.execute(
+                    dialect_insert(conn, schema.blob_links).on_conflict_do_nothing(), link_rows
+                )
 
     def get_value(self, digest: str) -> object:
         with self.reader() as conn:

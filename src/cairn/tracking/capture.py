@@ -27,12 +27,10 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from importlib import metadata
 from pathlib import Path
 from typing import BinaryIO
 
-import blake3
 import psutil
 import sqlalchemy as sa
 
@@ -40,7 +38,6 @@ from cairn.config import DIRNAME as WORKSPACE_DIRNAME
 from cairn.errors import CairnError
 from cairn.store import Store, schema
 from cairn.store.blobs import digest_of
-from cairn.store.database import dialect_insert
 
 GIT_TIMEOUT_S = 10
 UNTRACKED_LIMIT_ENV = "CAIRN_UNTRACKED_LIMIT"
@@ -124,27 +121,11 @@ def capture_code_record(store: Store, cwd: Path | None = None) -> str | None:
             if digest not in recorded:
                 store.blobs.put(data)
     record_digest = store.blobs.put(record)
-    now = time.time()
-    rows = [
-        {"digest": d, "size": len(data), "codec": "bytes", "meta": "{}", "created": now}
-        for d, data in contents.items()
-    ]
-    rows.append(
-        {
-            "digest": record_digest,
-            "size": len(record),
-            "codec": "json",
-            "meta": "{}",
-            "created": now,
-        }
+    store.record_blobs(
+        [(d, len(data), "bytes", {}) for d, data in contents.items()]
+        + [(record_digest, len(record), "json", {})],
+        links=[(record_digest, d) for d in contents],
     )
-    with store.writer() as conn:
-        conn.execute(dialect_insert(conn, schema.blobs).on_conflict_do_nothing(), rows)
-        if contents:
-            conn.execute(
-                dialect_insert(conn, schema.blob_links).on_conflict_do_nothing(),
-                [{"parent": record_digest, "child": d} for d in contents],
-            )
     return record_digest
 
 
@@ -233,7 +214,7 @@ def _digest_of_open(f: BinaryIO) -> str:
             digest = digest_of(b"")
         else:
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                digest = blake3.blake3(view, max_threads=blake3.blake3.AUTO).hexdigest()
+                digest = digest_of(view)
         _digests_by_version[key] = digest
     return digest
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 
@@ -24,7 +25,7 @@ from cairn.tracking.validation import check_name
 from cairn.tracking.writer import writer_for
 
 DEFAULT_EXPERIMENT = "default"
-_reaped: set[int] = set()  # stores whose dead runs this process has marked crashed
+_reaped: weakref.WeakSet[Store] = weakref.WeakSet()  # stores this process has reaped
 REPRODUCES_ENV = "CAIRN_REPRODUCES"
 
 
@@ -80,9 +81,9 @@ def start_run(
         refs = (capture_code_record(store), store.put_value(capture_environment(), codec="json"))
     # The run, its params and tags in one transaction: a run is never seen half-made.
     with nullcontext(conn) if conn is not None else store.writer() as tx:
-        if id(store) not in _reaped:  # a writer's start persists the crashes reads derive
+        reaps = store not in _reaped  # a writer's start persists the crashes reads derive
+        if reaps:
             liveness.reap(tx)
-            _reaped.add(id(store))
         if parent_id is not None:
             parent_row = _parent_row(tx, parent_id)
             if not capture:
@@ -113,6 +114,8 @@ def start_run(
             tx.execute(schema.params.insert(), params_rows)
         if tags_rows:
             tx.execute(schema.tags.insert(), tags_rows)
+    if reaps and conn is None:  # committed; a caller's transaction may still roll back
+        _reaped.add(store)
     writer = writer_for(store)
     run = Run(store, run_id, name, experiment, parent_id, writer)
     writer.add_live_run(run_id)
