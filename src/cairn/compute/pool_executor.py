@@ -29,6 +29,13 @@ class PoolExecutor(Executor):
         self._actors: list[Pool] = []
         super().__init__()
 
+    @property
+    def _broken(self) -> str | None:
+        """The traceback of a worker's initializer that failed: then nothing more runs. Named
+        as the standard pools name theirs: code written for them (CPython's own tests
+        among it) waits on `executor._broken`."""
+        return self._pool.broken
+
     def _admit(self) -> None:
         super()._admit()
         if self._pool.broken is not None:
