@@ -7,6 +7,7 @@ from the `.cairn/` folder above the current directory.
 
 from __future__ import annotations
 
+import getpass
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,3 +70,14 @@ def init_root(path: Path) -> Path:
     root = path.resolve() / DIRNAME
     (root / BLOBS_DIRNAME).mkdir(parents=True, exist_ok=True)
     return root
+
+
+def current_user() -> str:
+    """Who acts, for the audit log: CAIRN_USER, else the login name."""
+    named = os.environ.get("CAIRN_USER", "").strip()
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name: a container running as an unnamed uid
+        return f"uid:{os.getuid()}"

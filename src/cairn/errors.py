@@ -52,3 +52,20 @@ class BeforeStoreError(CairnError, ValueError):
 
 class VersionContentionError(CairnError, RuntimeError):
     """Other writers kept taking the next version number of a name this one tried to save."""
+
+
+class SignatureError(CairnError, ValueError):
+    """Inputs that do not fit a model's signature: a missing or unknown column, a dtype that
+    cannot be cast without losing information, a wrong shape."""
+
+
+class FlavorError(CairnError, ValueError):
+    """A flavor name cairn does not know, or a model no flavor can save or load."""
+
+
+class GateRefusedError(CairnError):
+    """An alias move that one or more release gates refused; `reasons` lists every one."""
+
+    def __init__(self, message: str, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__(message)

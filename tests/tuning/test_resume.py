@@ -16,12 +16,14 @@ import cairn
 from cairn import tuning
 from tests.conftest import ROOT
 
-# Trials 0-3 finish; from trial 4 on they block, so the kill finds some running.
+# Trials 0-3 finish; from trial 4 on they announce themselves and block, so the kill finds
+# some running.
 SCRIPT = """
 import threading, cairn
 
 def objective(trial):
     if trial.number >= 4:
+        print("started", trial.number, flush=True)
         threading.Event().wait()
     return -(trial.params["x"] - 0.3) ** 2
 
@@ -47,7 +49,7 @@ class RecordingSampler(optuna.samplers.RandomSampler):
         return super().sample_independent(study, trial, name, distribution)
 
 
-def _run_until_four_trials_ended_then_kill(cwd: Path) -> None:
+def _run_until_four_trials_ended_and_one_blocks_then_kill(cwd: Path) -> None:
     child = subprocess.Popen(
         [sys.executable, "-c", SCRIPT],
         cwd=cwd,
@@ -56,12 +58,13 @@ def _run_until_four_trials_ended_then_kill(cwd: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
-        ended = set()
+        seen: dict[str, set[int]] = {"ended": set(), "started": set()}
         for line in child.stdout:
-            ended.add(int(line.split()[1]))
-            if len(ended) == 4:
+            event, number = line.split()
+            seen[event].add(int(number))
+            if len(seen["ended"]) == 4 and seen["started"]:
                 break
-        assert ended == {0, 1, 2, 3}
+        assert seen["ended"] == {0, 1, 2, 3}
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
@@ -69,7 +72,7 @@ def _run_until_four_trials_ended_then_kill(cwd: Path) -> None:
 
 
 def test_a_killed_search_resumes_without_rerunning_finished_trials(workspace: Path) -> None:
-    _run_until_four_trials_ended_then_kill(workspace)
+    _run_until_four_trials_ended_and_one_blocks_then_kill(workspace)
     before = cairn.tuning.load_result(cairn.get_store(), "resumable")
     finished_before = {r.number: r for r in before.records if r.state == "completed"}
     assert set(finished_before) == {0, 1, 2, 3}

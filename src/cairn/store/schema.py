@@ -158,6 +158,7 @@ events = sa.Table(
     sa.Column("subject", sa.String(255), nullable=False),
     sa.Column("detail", sa.Text, nullable=True),  # JSON
     sa.Index("ix_events_subject", "subject", "ts"),
+    sa.Index("ix_events_actor", "actor", "ts"),
 )
 
 studies = sa.Table(
@@ -192,4 +193,104 @@ trials = sa.Table(
     sa.Column("started", sa.Float, nullable=False),
     sa.Column("ended", sa.Float, nullable=True),
     sa.Index("ix_trials_run", "run_id"),
+)
+
+# The model registry. A model version's content is an artifact of kind "model"; these tables
+# hold what the registry adds: owners, aliases and their history, gates, hooks.
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("name", sa.String(255), sa.ForeignKey("models.name"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("artifact_id", sa.Integer, sa.ForeignKey("artifacts.id"), nullable=False),
+    sa.Column("flavor", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text, nullable=True),  # JSON
+    sa.Column("example", sa.String(64), nullable=True),  # blob digest of the example input
+    sa.Column("owner", sa.String(255), nullable=False),  # the model's owner when registered
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("archived", sa.Float, nullable=True),  # when it was archived
+    sa.Index("ix_model_versions_artifact", "artifact_id"),
+)
+
+model_tags = sa.Table(
+    "model_tags",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),  # 0: a tag of the model itself
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("alias", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+
+alias_moves = sa.Table(
+    "alias_moves",
+    metadata,
+    # Every move of an alias, so `as_of` can say where it pointed: `version` NULL is a delete.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("alias", sa.String(255), nullable=False),
+    sa.Column("previous", sa.Integer, nullable=True),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("overridden", sa.Text, nullable=True),  # JSON: the gates a forced move overrode
+    sa.Index("ix_alias_moves_name_alias_ts", "name", "alias", "ts"),
+)
+
+model_gates = sa.Table(
+    "model_gates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("alias", sa.String(255), nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),  # JSON: the gate's kind and arguments
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Index("ix_model_gates_name_alias", "name", "alias"),
+)
+
+hooks = sa.Table(
+    "hooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("events", sa.String(255), nullable=False),  # comma-separated HookEvent values
+    sa.Column("secret", sa.String(128), nullable=False),  # the HMAC-SHA256 key
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+hook_deliveries = sa.Table(
+    "hook_deliveries",
+    metadata,
+    # An outbox: a change writes its deliveries in its own transaction; a sender posts them.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("hook_id", sa.Integer, sa.ForeignKey("hooks.id"), nullable=False),
+    sa.Column("event_id", sa.Integer, sa.ForeignKey("events.id"), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON, exactly the bytes signed and sent
+    sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt", sa.Float, nullable=False),
+    sa.Column("response", sa.Integer, nullable=True),  # the last HTTP status
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("updated", sa.Float, nullable=False),
+    sa.Index("ix_hook_deliveries_status", "status", "next_attempt"),
 )

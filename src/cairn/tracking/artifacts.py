@@ -59,30 +59,11 @@ def save_artifact(
 ) -> ArtifactRef:
     """A new version of `name` holding `value` (or the already stored blob `digest`)."""
     digest = digest or store.put_value(value)
-    table = schema.artifacts
     for _ in range(MAX_VERSION_RETRIES):
         try:
             with store.writer() as conn:
-                latest = conn.execute(
-                    sa.select(sa.func.max(table.c.version)).where(table.c.name == name)
-                ).scalar()
-                version = (latest or 0) + 1
-                now = time.time()
-                artifact_id = conn.execute(
-                    table.insert().values(
-                        run_id=run_id,
-                        name=name,
-                        version=version,
-                        digest=digest,
-                        kind=kind,
-                        created=now,
-                        meta=json.dumps(meta) if meta else None,
-                    )
-                ).inserted_primary_key[0]
-                ref = ArtifactRef(artifact_id, name, version, digest, run_id, kind, now, meta or {})
-                if run_id is not None:
-                    add_edge(conn, ref.node, run_node(run_id), Relation.WAS_GENERATED_BY, now)
-            return ref
+                version = next_version(conn, name)
+                return insert_artifact(conn, run_id, name, version, kind, digest, meta)
         except sa.exc.IntegrityError:
             if not _version_taken(store, name, version):
                 _raise_missing(store, run_id, digest)
@@ -92,6 +73,42 @@ def save_artifact(
         f"could not record artifact {name!r}: other writers took the next version number "
         f"{MAX_VERSION_RETRIES} times in a row"
     )
+
+
+def next_version(conn: sa.Connection, name: str) -> int:
+    """The number the next version of artifact `name` takes, as seen inside `conn`."""
+    table = schema.artifacts
+    latest = conn.execute(sa.select(sa.func.max(table.c.version)).where(table.c.name == name))
+    return (latest.scalar() or 0) + 1
+
+
+def insert_artifact(
+    conn: sa.Connection,
+    run_id: str | None,
+    name: str,
+    version: int,
+    kind: str,
+    digest: str,
+    meta: dict | None = None,
+) -> ArtifactRef:
+    """Record version `version` of `name` on `conn`, and its producing run as lineage; the
+    caller owns the transaction (and the retry if another writer took the number)."""
+    now = time.time()
+    artifact_id = conn.execute(
+        schema.artifacts.insert().values(
+            run_id=run_id,
+            name=name,
+            version=version,
+            digest=digest,
+            kind=kind,
+            created=now,
+            meta=json.dumps(meta) if meta else None,
+        )
+    ).inserted_primary_key[0]
+    ref = ArtifactRef(artifact_id, name, version, digest, run_id, kind, now, meta or {})
+    if run_id is not None:
+        add_edge(conn, ref.node, run_node(run_id), Relation.WAS_GENERATED_BY, now)
+    return ref
 
 
 def _version_taken(store: Store, name: str, version: int) -> bool:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from urllib.parse import urlsplit
 
 from cairn.errors import InvalidValueError
@@ -68,12 +69,19 @@ def _configured(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+# A peer that connects and says nothing holds only its own thread, and only this long.
+HANDSHAKE_TIMEOUT_S = 10.0
+
+
 class DecisionServer:
+    """Accepts on one thread and gives each connection its own, handshake included: a
+    connection that never answers the key's challenge cannot hold up the trials behind it."""
+
     def __init__(self, decide: Decide, address: tuple[str, int] = (LOOPBACK, 0)) -> None:
         self._decide = decide
         self._key = secrets.token_bytes(32)
         try:
-            self._listener = Listener(address, authkey=self._key)
+            self._socket = socket.create_server(address, backlog=64)
         except OSError as exc:
             raise InvalidValueError(
                 f"the tuner cannot listen for trial reports on {address[0]}:{address[1]} "
@@ -89,14 +97,14 @@ class DecisionServer:
     @property
     def address(self) -> tuple[tuple[str, int], bytes]:
         """What a trial needs to connect: the address and the key."""
-        return self._listener.address, self._key
+        return self._socket.getsockname()[:2], self._key
 
     def close(self) -> None:
         self._closing = True
         # accept() is not woken by closing its socket from another thread; a connection is.
-        Client(self._listener.address, authkey=self._key).close()
+        socket.create_connection(self.address[0], timeout=HANDSHAKE_TIMEOUT_S).close()
         self._thread.join()
-        self._listener.close()
+        self._socket.close()
         with self._lock:
             for connection in self._connections:
                 connection.close()
@@ -104,19 +112,28 @@ class DecisionServer:
     def _accept(self) -> None:
         while True:
             try:
-                connection = self._listener.accept()
-            except (OSError, EOFError, AuthenticationError):  # a peer failed the handshake
+                peer, _ = self._socket.accept()
+            except OSError:
                 if self._closing:
                     return
                 continue
             if self._closing:
-                connection.close()
+                peer.close()
                 return
-            with self._lock:
-                self._connections.add(connection)
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+            threading.Thread(target=self._serve, args=(peer,), daemon=True).start()
 
-    def _serve(self, connection: Connection) -> None:
+    def _serve(self, peer: socket.socket) -> None:
+        _receive_timeout(peer, HANDSHAKE_TIMEOUT_S)
+        connection = Connection(peer.detach())
+        try:
+            deliver_challenge(connection, self._key)
+            answer_challenge(connection, self._key)
+        except (OSError, EOFError, AuthenticationError):
+            connection.close()
+            return
+        _receive_timeout_of(connection, 0)
+        with self._lock:
+            self._connections.add(connection)
         try:
             while True:
                 number, step, value = connection.recv()
@@ -127,3 +144,19 @@ class DecisionServer:
             with self._lock:
                 self._connections.discard(connection)
             connection.close()
+
+
+def _receive_timeout(peer: socket.socket, seconds: float) -> None:
+    """A receive timeout on the descriptor itself (0: none), which survives `detach`, unlike
+    `settimeout`, which would leave a non-blocking descriptor behind."""
+    whole = int(seconds)
+    peer.setsockopt(
+        socket.SOL_SOCKET,
+        socket.SO_RCVTIMEO,
+        struct.pack("ll", whole, int((seconds - whole) * 1_000_000)),
+    )
+
+
+def _receive_timeout_of(connection: Connection, seconds: float) -> None:
+    with socket.socket(fileno=os.dup(connection.fileno())) as view:
+        _receive_timeout(view, seconds)
