@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from cairn import datasets
+from cairn import datasets, models
 from cairn.compute import TaskTimeout, WorkerLost, as_completed, executor, map, wait
 from cairn.errors import (
     CairnError,
     CorruptBlobError,
     FilterSyntaxError,
+    FlavorError,
+    GateRefusedError,
     InvalidNameError,
     InvalidValueError,
     NotFoundError,
     RunEndedError,
+    SignatureError,
     WorkspaceNotFoundError,
 )
 from cairn.lineage import lineage
@@ -45,12 +48,15 @@ __all__ = [
     "CairnError",
     "CorruptBlobError",
     "FilterSyntaxError",
+    "FlavorError",
+    "GateRefusedError",
     "InvalidNameError",
     "InvalidValueError",
     "NotFoundError",
     "Pruned",
     "Run",
     "RunEndedError",
+    "SignatureError",
     "RunRecord",
     "Step",
     "StudyMismatchError",
@@ -66,6 +72,7 @@ __all__ = [
     "TaskTimeout",
     "WorkerLost",
     "datasets",
+    "models",
     "get_run",
     "get_store",
     "lineage",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cairn.cli import artifacts, datasets, runs, steps, tune
+from cairn.cli import artifacts, datasets, models, runs, steps, tune
 from cairn.cli.lineage import lineage_command
 from cairn.cli.output import console, errors, print_json, size
 from cairn.errors import CairnError
@@ -22,6 +22,7 @@ app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(steps.app, name="step")
 app.add_typer(tune.app, name="tune")
+app.add_typer(models.app, name="models")
 app.command("lineage")(lineage_command)
 
 

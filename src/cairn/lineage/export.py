@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from rich.markup import escape
 from rich.tree import Tree
 
 from cairn.lineage.graph import LineageGraph, Node
@@ -18,7 +19,10 @@ def _describe(node: Node) -> str:
         a = node.attrs
         return f"[bold]{node.label}[/] [dim]{a['kind']} {a['digest'][:12]}[/]"
     a = node.attrs
-    return f"[cyan]run {node.label}[/] [dim]{a['id']} {a['status']}[/]"
+    params = " ".join(f"{k}={v}" for k, v in sorted(a.get("params", {}).items()))
+    commit = f" commit {a['commit'][:10]}" if a.get("commit") else ""
+    line = f"[cyan]run {node.label}[/] [dim]{a['id']} {a['status']}{commit}[/]"
+    return f"{line} {escape(params)}" if params else line
 
 
 def to_tree(graph: LineageGraph) -> Tree:
@@ -72,6 +76,8 @@ def to_prov_json(graph: LineageGraph) -> dict:
                 "prov:startTime": _iso(a["started"]),
                 "prov:endTime": _iso(a["ended"]),
                 "cairn:status": a["status"],
+                **({"cairn:commit": a["commit"]} if a.get("commit") else {}),
+                **({"cairn:params": a["params"]} if a.get("params") else {}),
             }
     relations: dict[str, dict] = {r.value: {} for r in Relation}
     for i, (src, dst, relation) in enumerate(graph.edges):

@@ -9,6 +9,7 @@ time in proportion to the answer, not to the size of the history.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -62,6 +63,9 @@ def node_of(subject: object, store: Store) -> str:
     """The graph node for an artifact reference, a run, or a run id."""
     if isinstance(subject, ArtifactRef):
         return subject.node
+    node = getattr(subject, "node", None)  # anything that is a node: a model version
+    if isinstance(node, str):
+        return _checked_node(node)
     run_id = getattr(subject, "id", None)
     if isinstance(run_id, str) and hasattr(subject, "experiment"):
         return run_node(run_id)
@@ -142,6 +146,7 @@ def lineage(
         nodes = _describe(conn, node_ids)
     if root not in nodes:
         raise NotFoundError(f"{root} is not in {store.description}")
+    _add_commits(store, nodes.values())
     return LineageGraph(root, direction, nodes, sorted(edges))
 
 
@@ -194,9 +199,29 @@ def _describe(conn: sa.Connection, node_ids: set[str]) -> dict[str, Node]:
                     "started": r.started,
                     "ended": r.live_ended,
                     "user": r.user,
+                    "code_ref": r.code_ref,
+                    "params": {},
                 },
             )
+        params = schema.params
+        for p in conn.execute(sa.select(params).where(params.c.run_id.in_(chunk))):
+            nodes[run_node(p.run_id)].attrs["params"][p.key] = json.loads(p.value)
     return nodes
+
+
+def _add_commits(store: Store, nodes: Iterable[Node]) -> None:
+    """Each run's git commit, read once per code record: runs of one checkout share it."""
+    code: dict[str, dict | None] = {}
+    for node in nodes:
+        digest = node.attrs.get("code_ref") if node.kind is NodeKind.RUN else None
+        if digest is None:
+            continue
+        if digest not in code:
+            try:
+                code[digest] = store.get_value(digest)
+            except NotFoundError:
+                code[digest] = None
+        node.attrs["commit"] = (code[digest] or {}).get("commit")
 
 
 def _chunks(items: list) -> list[list]:

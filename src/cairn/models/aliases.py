@@ -1,0 +1,251 @@
+"""Moving aliases: gates first, then the move, its gate results and its event in one
+transaction, and every move kept so `as_of` can say where an alias pointed.
+
+The gates run outside the transaction (they load models and may take minutes); the move
+then checks, under the model's row lock, that the alias still points where it did when the
+gates ran, and runs them again if another writer moved it in between.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from cairn.config import current_user
+from cairn.errors import CairnError, GateRefusedError, InvalidValueError, NotFoundError
+from cairn.models import audit, delivery, hooks
+from cairn.models.gate_rules import gates_for
+from cairn.models.gates import Candidate, GateResult, run_gates
+from cairn.models.references import ModelRef, check_alias, parse_version
+from cairn.models.versions import get_version, require_model
+from cairn.store import Store, get_store, schema
+from cairn.store.database import dialect_insert
+
+MAX_GATE_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    id: int
+    name: str
+    alias: str
+    previous: int | None
+    version: int | None  # None: the alias was deleted
+    actor: str
+    ts: float
+    reason: str | None = None
+    overridden: tuple[str, ...] = ()  # gates a forced move overrode
+    results: tuple[GateResult, ...] = ()  # the gates this move ran
+    queued: bool = field(default=False, repr=False, compare=False)  # webhook deliveries
+
+
+def set_alias(
+    name: str,
+    alias: str,
+    version: int | str,
+    *,
+    reason: str | None = None,
+    force: bool = False,
+    store: Store | None = None,
+) -> AliasMove:
+    """Point `name@alias` at `version` once its gates pass. A failing gate refuses with every
+    reason (GateRefusedError); `force=True` with a `reason` moves it anyway and records who
+    overrode which gate and why."""
+    store = store or get_store()
+    check_alias(alias)
+    number = parse_version(version)
+    if force and not (isinstance(reason, str) and reason.strip()):
+        raise InvalidValueError("force=True overrides gates: give the reason (reason='...')")
+    target = get_version(ModelRef(name, version=number), store=store)
+    if target.archived is not None:
+        raise InvalidValueError(
+            f"{target} is archived; register it again or choose another version"
+        )
+    for _ in range(MAX_GATE_ROUNDS):
+        with store.reader() as conn:
+            current_number = _pointing(conn, name, alias)
+            rules = gates_for(conn, name, alias)
+        current = (
+            None
+            if current_number is None
+            else get_version(ModelRef(name, version=current_number), store=store)
+        )
+        results = run_gates(
+            [rule.gate for rule in rules], Candidate(store, name, alias, target, current)
+        )
+        failed = [r for r in results if not r.passed]
+        if failed and not force:
+            _record_refusal(store, name, alias, number, results)
+            reasons = [f"{r.gate}: {r.reason}" for r in failed]
+            raise GateRefusedError(
+                f"{name}@{alias} -> {number} refused by {len(failed)} of {len(results)} "
+                "gate(s):\n  " + "\n  ".join(reasons) + "\nfix the model, or move it with "
+                "force=True and a reason (`--force --reason TEXT`)",
+                reasons,
+            )
+        move = _move(store, name, alias, current_number, number, reason, results, failed)
+        if move is not None:
+            if move.queued:
+                delivery.kick(store)
+            return move
+    raise CairnError(
+        f"{name}@{alias} kept moving while its gates ran ({MAX_GATE_ROUNDS} rounds); try again"
+    )
+
+
+def delete_alias(
+    name: str, alias: str, *, reason: str | None = None, store: Store | None = None
+) -> AliasMove:
+    """Remove `name@alias`; the history keeps where it pointed."""
+    store = store or get_store()
+    check_alias(alias)
+    with store.writer() as conn:
+        _lock_model(conn, name)
+        previous = _pointing(conn, name, alias)
+        if previous is None:
+            raise NotFoundError(f"model {name!r} has no alias {alias!r}")
+        aliases = schema.model_aliases
+        conn.execute(aliases.delete().where(aliases.c.name == name, aliases.c.alias == alias))
+        move = _write_move(conn, name, alias, previous, None, reason, (), ())
+    if move.queued:
+        delivery.kick(store)
+    return move
+
+
+def alias_history(
+    name: str, alias: str | None = None, *, store: Store | None = None
+) -> list[AliasMove]:
+    """Every move of `name`'s aliases (or of one), oldest first."""
+    store = store or get_store()
+    moves = schema.alias_moves
+    query = sa.select(moves).where(moves.c.name == name).order_by(moves.c.id)
+    if alias is not None:
+        query = query.where(moves.c.alias == alias)
+    with store.reader() as conn:
+        require_model(conn, name)
+        return [
+            AliasMove(
+                r.id,
+                r.name,
+                r.alias,
+                r.previous,
+                r.version,
+                r.actor,
+                r.ts,
+                r.reason,
+                tuple(json.loads(r.overridden)) if r.overridden else (),
+            )  # fmt: skip
+            for r in conn.execute(query)
+        ]
+
+
+def _pointing(conn: sa.Connection, name: str, alias: str) -> int | None:
+    aliases = schema.model_aliases
+    return conn.execute(
+        sa.select(aliases.c.version).where(aliases.c.name == name, aliases.c.alias == alias)
+    ).scalar()
+
+
+def _lock_model(conn: sa.Connection, name: str) -> None:
+    """Serialize moves of one model's aliases (PostgreSQL row lock; SQLite's writer lock
+    already serializes every writer)."""
+    models = schema.models
+    found = conn.execute(
+        sa.select(models.c.name).where(models.c.name == name).with_for_update()
+    ).first()
+    if found is None:
+        require_model(conn, name)
+
+
+def _move(
+    store: Store,
+    name: str,
+    alias: str,
+    expected: int | None,
+    number: int,
+    reason: str | None,
+    results: list[GateResult],
+    failed: list[GateResult],
+) -> AliasMove | None:
+    """The move, if the alias still points at `expected`; None if another writer moved it."""
+    with store.writer() as conn:
+        _lock_model(conn, name)
+        if _pointing(conn, name, alias) != expected:
+            return None
+        _record_results(conn, name, alias, number, results)
+        conn.execute(
+            dialect_insert(conn, schema.model_aliases)
+            .values(name=name, alias=alias, version=number, updated=time.time())
+            .on_conflict_do_update(
+                index_elements=["name", "alias"],
+                set_={"version": number, "updated": time.time()},
+            )
+        )
+        overridden = tuple(r.gate for r in failed)
+        if overridden:
+            audit.record(
+                conn, audit.Action.OVERRIDE, audit.model_subject(name, number),
+                alias=alias, gates=list(overridden), reason=reason,
+                reasons=[r.reason for r in failed],
+            )  # fmt: skip
+        return _write_move(conn, name, alias, expected, number, reason, overridden, results)
+
+
+def _write_move(
+    conn: sa.Connection,
+    name: str,
+    alias: str,
+    previous: int | None,
+    number: int | None,
+    reason: str | None,
+    overridden: tuple[str, ...],
+    results: list[GateResult] | tuple[()],
+) -> AliasMove:
+    actor, now = current_user(), time.time()
+    move_id = conn.execute(
+        schema.alias_moves.insert().values(
+            name=name,
+            alias=alias,
+            previous=previous,
+            version=number,
+            actor=actor,
+            ts=now,
+            reason=reason,
+            overridden=json.dumps(list(overridden)) if overridden else None,
+        )  # fmt: skip
+    ).inserted_primary_key[0]
+    action = audit.Action.ALIAS_SET if number is not None else audit.Action.ALIAS_DELETE
+    event = audit.record(
+        conn, action, audit.model_subject(name), actor=actor,
+        before=previous, after=number, alias=alias, reason=reason,
+    )  # fmt: skip
+    queued = hooks.enqueue(
+        conn, event, hooks.HookEvent.ALIAS,
+        {"name": name, "alias": alias, "previous": previous, "version": number},
+    )  # fmt: skip
+    return AliasMove(
+        move_id, name, alias, previous, number, actor, now, reason, overridden, tuple(results),
+        bool(queued),
+    )  # fmt: skip
+
+
+def _record_results(
+    conn: sa.Connection, name: str, alias: str, number: int, results: list[GateResult]
+) -> None:
+    for result in results:
+        audit.record(
+            conn, audit.Action.GATE_RUN, audit.model_subject(name, number),
+            alias=alias, result=result.to_json(),
+        )  # fmt: skip
+
+
+def _record_refusal(
+    store: Store, name: str, alias: str, number: int, results: list[GateResult]
+) -> None:
+    """A refused promotion moves nothing, but the gate runs that refused it are audit
+    events: who tried to put what where, and why it was stopped."""
+    with store.writer() as conn:
+        _record_results(conn, name, alias, number, results)
