@@ -4,8 +4,8 @@ A change that should be announced writes its deliveries (`enqueue`) in its own t
 right after its audit event, so a delivery exists exactly when the change does and survives
 a crash as a row. Sending is `cairn.models.delivery`'s job; nothing here touches the network.
 
-A removed hook keeps its row, because its deliveries (their outcomes are history) refer to
-it: it is subscribed to no event, which no hook `add_hook` makes can be.
+A removed hook keeps its row, marked `removed`, because its deliveries (their outcomes are
+history) refer to it.
 """
 
 from __future__ import annotations
@@ -104,13 +104,13 @@ def remove_hook(hook_id: int, *, store: Store | None = None) -> Hook:
     hooks, deliveries_ = schema.hooks, schema.hook_deliveries
     with store.writer() as conn:
         row = conn.execute(
-            sa.select(hooks).where(hooks.c.id == hook_id, hooks.c.events != "")
+            sa.select(hooks).where(hooks.c.id == hook_id, hooks.c.removed.is_(None))
         ).first()
         if row is None:
             raise NotFoundError(f"no hook {hook_id}: `cairn models hooks ls` lists them")
         hook = _hook(row)
         now = time.time()
-        conn.execute(hooks.update().where(hooks.c.id == hook_id).values(events=""))
+        conn.execute(hooks.update().where(hooks.c.id == hook_id).values(removed=now))
         conn.execute(
             deliveries_.update()
             .where(
@@ -128,7 +128,7 @@ def list_hooks(*, store: Store | None = None) -> list[Hook]:
     store = store or get_store()
     hooks = schema.hooks
     with store.reader() as conn:
-        rows = conn.execute(sa.select(hooks).where(hooks.c.events != "").order_by(hooks.c.id))
+        rows = conn.execute(sa.select(hooks).where(hooks.c.removed.is_(None)).order_by(hooks.c.id))
         return [_hook(row) for row in rows]
 
 
@@ -141,7 +141,7 @@ def enqueue(conn: sa.Connection, event: Event, kind: HookEvent, payload: dict) -
     """
     kind = HookEvent(kind)
     hooks = schema.hooks
-    rows = conn.execute(sa.select(hooks.c.id, hooks.c.events).where(hooks.c.events != ""))
+    rows = conn.execute(sa.select(hooks.c.id, hooks.c.events).where(hooks.c.removed.is_(None)))
     subscribed = [row.id for row in rows if kind in _events_of(row.events)]
     if not subscribed:
         return []

@@ -276,6 +276,7 @@ hooks = sa.Table(
     sa.Column("events", sa.String(255), nullable=False),  # comma-separated HookEvent values
     sa.Column("secret", sa.String(128), nullable=False),  # the HMAC-SHA256 key
     sa.Column("created", sa.Float, nullable=False),
+    sa.Column("removed", sa.Float, nullable=True),  # kept: its deliveries refer to it
 )
 
 hook_deliveries = sa.Table(

@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.Column("events", sa.String(255), nullable=False),
         sa.Column("secret", sa.String(128), nullable=False),
         sa.Column("created", sa.Float, nullable=False),
+        sa.Column("removed", sa.Float, nullable=True),
     )
     op.create_table(
         "hook_deliveries",
