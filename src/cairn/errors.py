@@ -69,3 +69,30 @@ class GateRefusedError(CairnError):
     def __init__(self, message: str, reasons: list[str]) -> None:
         self.reasons = reasons
         super().__init__(message)
+
+
+class RequestError(CairnError, ValueError):
+    """A request a server cannot read: malformed JSON, an unknown request format, a field
+    of the wrong type."""
+
+
+class UnsupportedMediaTypeError(RequestError):
+    """A request body in a content type the endpoint does not take."""
+
+
+class PayloadTooLargeError(RequestError):
+    """A request body over the size limit, or with more rows than a request may hold."""
+
+
+class OverloadedError(CairnError):
+    """A request refused at once because it could not be answered within the latency
+    objective; `retry_after` says when to try again (seconds)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class PredictError(CairnError):
+    """A model that raised inside predict: the server's fault, answered with the request id
+    and logged, while the server goes on serving."""

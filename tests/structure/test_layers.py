@@ -3,7 +3,7 @@
 Every import in src/cairn counts, at module level or inside a function, under
 TYPE_CHECKING or not: a deferred import is still a dependency. `cairn/__init__.py` and
 `__main__.py` assemble the public API from every layer and are exempt; the public API is the
-layer between models and demo.
+layer between serve and demo.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("reproduce",),
     ("tuning",),
     ("models",),
+    ("serve",),
     ("cairn",),  # the public API (`import cairn`), assembled from every layer above
     ("demo",),
     ("cli",),

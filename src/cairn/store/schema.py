@@ -295,3 +295,22 @@ hook_deliveries = sa.Table(
     sa.Column("updated", sa.Float, nullable=False),
     sa.Index("ix_hook_deliveries_status", "status", "next_attempt"),
 )
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    # The sampled prediction log of `cairn serve`: a node of the lineage graph
+    # ("prediction:ID" used the model version's artifact), written in batches off the hot path.
+    sa.Column("id", sa.String(26), primary_key=True),  # ULID: sortable by time
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("artifact_id", sa.Integer, sa.ForeignKey("artifacts.id"), nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("inputs", sa.Text, nullable=False),  # JSON
+    sa.Column("outputs", sa.Text, nullable=True),  # JSON
+    sa.Column("latency_ms", sa.Float, nullable=True),
+    sa.Column("route", sa.String(32), nullable=False),  # the router that chose the version
+    sa.Column("shadow", sa.Boolean, nullable=False),  # a shadow's answer: logged, never returned
+    sa.Column("fallback", sa.Boolean, nullable=False),  # the straggler default answered
+    sa.Index("ix_predictions_name_version_ts", "name", "version", "ts"),
+)

@@ -1,0 +1,1 @@
+"""cairn serve: registry aliases behind an adaptive-batching, cached, routed HTTP endpoint."""
