@@ -137,7 +137,7 @@ def test_the_audit_event_is_written_with_the_change(workspace: Path) -> None:
 def test_gates_refuse_with_every_reason_and_force_records_the_override(backend: str) -> None:
     models.register("digits", fitted(), owner="alice", example=X[:5])
     models.add_gate("digits", "production", models.gates.custom(
-        "tests.models.registry_gates:never", why="not on a Friday"))  # fmt: skip
+        "tests.models.gate_functions:refuse", why="not on a Friday"))  # fmt: skip
     models.add_gate("digits", "production", models.gates.owner_active(days=0))
     before = row_counts()
     with pytest.raises(GateRefusedError) as refused:

@@ -24,7 +24,8 @@ from cairn.models.versions import get_version, require_model
 from cairn.store import Store, get_store, schema
 from cairn.store.database import dialect_insert
 
-MAX_GATE_ROUNDS = 3
+MAX_GATE_ROUNDS = 10
+_ANYWHERE = object()  # a move whose gates did not depend on where the alias pointed
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,10 @@ def set_alias(
                 "force=True and a reason (`--force --reason TEXT`)",
                 reasons,
             )
-        move = _move(store, name, alias, current_number, number, reason, results, failed)
+        # Without gates nothing was judged against what the alias pointed to, so a move by
+        # another writer meanwhile changes nothing: move from wherever it points now.
+        expected = current_number if rules else _ANYWHERE
+        move = _move(store, name, alias, expected, number, reason, results, failed)
         if move is not None:
             if move.queued:
                 delivery.kick(store)
@@ -164,7 +168,7 @@ def _move(
     store: Store,
     name: str,
     alias: str,
-    expected: int | None,
+    expected: int | None | object,
     number: int,
     reason: str | None,
     results: list[GateResult],
@@ -173,7 +177,8 @@ def _move(
     """The move, if the alias still points at `expected`; None if another writer moved it."""
     with store.writer() as conn:
         _lock_model(conn, name)
-        if _pointing(conn, name, alias) != expected:
+        pointing = _pointing(conn, name, alias)
+        if expected is not _ANYWHERE and pointing != expected:
             return None
         _record_results(conn, name, alias, number, results)
         conn.execute(
@@ -191,7 +196,7 @@ def _move(
                 alias=alias, gates=list(overridden), reason=reason,
                 reasons=[r.reason for r in failed],
             )  # fmt: skip
-        return _write_move(conn, name, alias, expected, number, reason, overridden, results)
+        return _write_move(conn, name, alias, pointing, number, reason, overridden, results)
 
 
 def _write_move(

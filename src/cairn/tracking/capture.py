@@ -16,7 +16,6 @@ text and never followed; `.cairn/` folders are skipped.
 from __future__ import annotations
 
 import functools
-import getpass
 import json
 import mmap
 import os
@@ -35,6 +34,7 @@ import psutil
 import sqlalchemy as sa
 
 from cairn.config import DIRNAME as WORKSPACE_DIRNAME
+from cairn.config import current_user
 from cairn.errors import CairnError
 from cairn.store import Store, schema
 from cairn.store.blobs import digest_of
@@ -288,10 +288,7 @@ def process_identity() -> dict:
 
 @functools.cache
 def _identity_of(pid: int) -> dict:  # by pid: a forked child is another process
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = None
+    user = current_user()
     return {
         "user": user,
         "host": socket.gethostname(),
