@@ -19,6 +19,9 @@ def _describe(node: Node) -> str:
         a = node.attrs
         return f"[bold]{node.label}[/] [dim]{a['kind']} {a['digest'][:12]}[/]"
     a = node.attrs
+    if node.kind is NodeKind.PREDICTION:
+        moment = dt.datetime.fromtimestamp(a["ts"]).strftime("%Y-%m-%d %H:%M:%S")
+        return f"[magenta]prediction {a['id']} {escape(node.label)}[/] [dim]{moment}[/]"
     params = " ".join(f"{k}={v}" for k, v in sorted(a.get("params", {}).items()))
     commit = f" commit {a['commit'][:10]}" if a.get("commit") else ""
     line = f"[cyan]run {node.label}[/] [dim]{a['id']} {a['status']}{commit}[/]"
@@ -59,7 +62,8 @@ def _prov_id(node_id: str) -> str:
 
 
 def to_prov_json(graph: LineageGraph) -> dict:
-    """The graph as a W3C PROV-JSON document: artifacts are entities, runs activities."""
+    """The graph as a W3C PROV-JSON document: artifacts are entities, runs and predictions
+    (the act of answering a request with a model version) activities."""
     doc: dict = {"prefix": {"cairn": PROV_NAMESPACE}, "entity": {}, "activity": {}}
     for node in graph.nodes.values():
         a = node.attrs
@@ -69,6 +73,16 @@ def to_prov_json(graph: LineageGraph) -> dict:
                 "prov:type": f"cairn:{a['kind']}",
                 "cairn:digest": a["digest"],
                 "cairn:version": a["version"],
+            }
+        elif node.kind is NodeKind.PREDICTION:
+            doc["activity"][_prov_id(node.id)] = {
+                "prov:label": f"prediction {node.label}",
+                "prov:type": "cairn:prediction",
+                "prov:startTime": _iso(a["ts"]),
+                "cairn:route": a["route"],
+                "cairn:latency_ms": a["latency_ms"],
+                "cairn:shadow": a["shadow"],
+                "cairn:fallback": a["fallback"],
             }
         else:
             doc["activity"][_prov_id(node.id)] = {
@@ -90,11 +104,15 @@ def to_prov_json(graph: LineageGraph) -> dict:
     return doc
 
 
+_DOT_SHAPES = {NodeKind.ARTIFACT: "ellipse", NodeKind.RUN: "box", NodeKind.PREDICTION: "diamond"}
+
+
 def to_dot(graph: LineageGraph) -> str:
-    """Graphviz: artifacts as ellipses, runs as boxes, arrows from product to source."""
+    """Graphviz: artifacts as ellipses, runs as boxes, predictions as diamonds, arrows from
+    product to source."""
     lines = ["digraph lineage {", "  rankdir=BT;"]
     for node in graph.nodes.values():
-        shape = "ellipse" if node.kind is NodeKind.ARTIFACT else "box"
+        shape = _DOT_SHAPES[node.kind]
         label = json.dumps(node.label)
         lines.append(f"  {json.dumps(node.id)} [label={label}, shape={shape}];")
     for src, dst, relation in graph.edges:

@@ -1,4 +1,4 @@
-"""The provenance graph: artifacts and runs, walked with one recursive query.
+"""The provenance graph: artifacts, runs and predictions, walked with one recursive query.
 
 Edges live in `lineage_edges` (src was derived from dst). Upstream ("where did this come
 from") follows src -> dst, downstream ("what depends on this") dst -> src. The walk is a
@@ -17,7 +17,14 @@ import sqlalchemy as sa
 from cairn.errors import CairnError, InvalidValueError, NotFoundError
 from cairn.states import TextEnum
 from cairn.store import Store, get_store, schema
-from cairn.store.nodes import NodeKind, Relation, artifact_node, parse_node, run_node
+from cairn.store.nodes import (
+    NodeKind,
+    Relation,
+    artifact_node,
+    parse_node,
+    prediction_node,
+    run_node,
+)
 from cairn.tracking import liveness
 from cairn.tracking.artifacts import ArtifactRef, resolve
 
@@ -26,7 +33,7 @@ _CHUNK = 500  # ids per IN list, within SQLite's variable limit
 
 @dataclass
 class Node:
-    id: str  # "artifact:12" or "run:01H...", built by cairn.store.nodes
+    id: str  # "artifact:12", "run:01H..." or "prediction:01H...", built by cairn.store.nodes
     kind: NodeKind
     label: str
     attrs: dict = field(default_factory=dict)
@@ -60,7 +67,7 @@ class LineageGraph:
 
 
 def node_of(subject: object, store: Store) -> str:
-    """The graph node for an artifact reference, a run, or a run id."""
+    """The graph node for an artifact reference, a run, a run id or a prediction id."""
     if isinstance(subject, ArtifactRef):
         return subject.node
     node = getattr(subject, "node", None)  # anything that is a node: a model version
@@ -72,14 +79,18 @@ def node_of(subject: object, store: Store) -> str:
     if isinstance(subject, str):
         if subject.startswith(tuple(f"{kind.value}:" for kind in NodeKind)):
             return _checked_node(subject)
+        ulid = subject.upper()
+        runs, predictions = schema.runs, schema.predictions
         with store.reader() as conn:
-            is_run = conn.execute(
-                sa.select(schema.runs.c.id).where(schema.runs.c.id == subject.upper())
-            ).first()
-        if is_run:
-            return run_node(subject.upper())
+            if conn.execute(sa.select(runs.c.id).where(runs.c.id == ulid)).first():
+                return run_node(ulid)
+            # A prediction id is a ULID like a run id (only a sample of predictions is kept).
+            if conn.execute(sa.select(predictions.c.id).where(predictions.c.id == ulid)).first():
+                return prediction_node(ulid)
         return resolve(store, subject).node
-    raise CairnError(f"lineage of {subject!r}: pass an artifact reference, a run or a run id")
+    raise CairnError(
+        f"lineage of {subject!r}: pass an artifact reference, a run, a run id or a prediction id"
+    )
 
 
 def _checked_node(text: str) -> str:
@@ -87,9 +98,13 @@ def _checked_node(text: str) -> str:
     try:
         kind, ident = parse_node(text)
     except ValueError:
-        raise NotFoundError(f"{text!r} is not a node id (artifact:ID or run:ID)") from None
+        raise NotFoundError(
+            f"{text!r} is not a node id (artifact:ID, run:ID or prediction:ID)"
+        ) from None
     if kind is NodeKind.RUN:
         return run_node(ident.upper())
+    if kind is NodeKind.PREDICTION:
+        return prediction_node(ident.upper())
     if not ident.isdigit():
         raise NotFoundError(f"{text!r} names no artifact: artifact ids are numbers")
     return artifact_node(int(ident))
@@ -154,6 +169,7 @@ def _describe(conn: sa.Connection, node_ids: set[str]) -> dict[str, Node]:
     parsed = [parse_node(n) for n in node_ids]
     artifact_ids = [int(ident) for kind, ident in parsed if kind is NodeKind.ARTIFACT]
     run_ids = [ident for kind, ident in parsed if kind is NodeKind.RUN]
+    prediction_ids = [ident for kind, ident in parsed if kind is NodeKind.PREDICTION]
     nodes: dict[str, Node] = {}
     table = schema.artifacts
     for chunk in _chunks(artifact_ids):
@@ -206,6 +222,16 @@ def _describe(conn: sa.Connection, node_ids: set[str]) -> dict[str, Node]:
         params = schema.params
         for p in conn.execute(sa.select(params).where(params.c.run_id.in_(chunk))):
             nodes[run_node(p.run_id)].attrs["params"][p.key] = json.loads(p.value)
+    predictions = schema.predictions
+    described = [  # not the inputs and outputs: a walk down may reach many predictions
+        predictions.c[name]
+        for name in ("id", "name", "version", "ts", "route", "latency_ms", "shadow", "fallback")
+    ]
+    for chunk in _chunks(prediction_ids):
+        for r in conn.execute(sa.select(*described).where(predictions.c.id.in_(chunk))):
+            node = prediction_node(r.id)
+            label = f"{r.name}/{r.version}"
+            nodes[node] = Node(node, NodeKind.PREDICTION, label, r._asdict())
     return nodes
 
 

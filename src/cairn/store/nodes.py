@@ -1,6 +1,6 @@
-"""Lineage node ids: how a run or an artifact is named in `lineage_edges` (`run:ULID`,
-`artifact:ID`). Built and parsed only here, so the packages that write edges and the ones
-that walk them cannot disagree."""
+"""Lineage node ids: how a run, an artifact or a served prediction is named in
+`lineage_edges` (`run:ULID`, `artifact:ID`, `prediction:ULID`). Built and parsed only here,
+so the packages that write edges and the ones that walk them cannot disagree."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from cairn.states import TextEnum
 class NodeKind(TextEnum):
     RUN = "run"
     ARTIFACT = "artifact"
+    PREDICTION = "prediction"
 
 
 class Relation(TextEnum):
     """An edge's W3C PROV relation: `src` came from, or read, `dst`."""
 
     WAS_GENERATED_BY = "wasGeneratedBy"  # artifact -> the run that made it
-    USED = "used"  # run -> an artifact it read
+    USED = "used"  # run -> an artifact it read; prediction -> the model version's artifact
 
 
 def run_node(run_id: str) -> str:
@@ -28,6 +29,10 @@ def run_node(run_id: str) -> str:
 
 def artifact_node(artifact_id: int) -> str:
     return f"{NodeKind.ARTIFACT.value}:{artifact_id}"
+
+
+def prediction_node(prediction_id: str) -> str:
+    return f"{NodeKind.PREDICTION.value}:{prediction_id}"
 
 
 def artifact_node_sql(artifact_id: sa.ColumnElement) -> sa.ColumnElement:
@@ -43,4 +48,6 @@ def parse_node(node: str) -> tuple[NodeKind, str]:
             return NodeKind(kind), ident
     except ValueError:
         pass
-    raise InvalidValueError(f"not a lineage node id (run:ID or artifact:ID): {node!r}")
+    raise InvalidValueError(
+        f"not a lineage node id (run:ID, artifact:ID or prediction:ID): {node!r}"
+    )
