@@ -7,9 +7,10 @@ from pathlib import Path
 
 import typer
 
-from cairn.cli import artifacts, datasets, models, runs, steps, tune
+from cairn.cli import artifacts, datasets, models, predictions, runs, steps, tune
 from cairn.cli.lineage import lineage_command
 from cairn.cli.output import console, errors, print_json, size
+from cairn.cli.serve import serve_command
 from cairn.errors import CairnError
 
 app = typer.Typer(
@@ -23,7 +24,9 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(steps.app, name="step")
 app.add_typer(tune.app, name="tune")
 app.add_typer(models.app, name="models")
+app.add_typer(predictions.app, name="predictions")
 app.command("lineage")(lineage_command)
+app.command("serve")(serve_command)
 
 
 @app.command()
