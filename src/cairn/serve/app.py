@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 
@@ -20,7 +21,7 @@ from cairn.serve.batcher import BatchObserver, BatchStats
 from cairn.serve.bodies import header, read_body
 from cairn.serve.cache import PredictionCache
 from cairn.serve.formats import read_v1, write_v1
-from cairn.serve.metrics import Metrics
+from cairn.serve.metrics import MULTIPROC_ENV, Metrics
 from cairn.serve.predicting import Predictor
 from cairn.serve.predictions import PredictionLog
 from cairn.serve.routes import routes
@@ -41,7 +42,7 @@ class ServeApp:
         settings.refs()  # bad settings fail before anything starts
         self.settings = settings
         self._store = store
-        self.metrics = Metrics()
+        self.metrics = Metrics(os.environ.get(MULTIPROC_ENV))
         self.predictor: Predictor | None = None
         self.starlette = Starlette(routes=routes(self), lifespan=self._lifespan)
 
@@ -63,7 +64,16 @@ class ServeApp:
         finally:
             follower.cancel()
             await fleet.stop()
-            predictions.close()
+            try:  # a large backlog takes seconds to write: not on the event loop
+                await asyncio.get_running_loop().run_in_executor(None, predictions.close)
+            except CairnError as exc:
+                log.error("the prediction log was not fully written: %s", exc)
+
+    def label(self, name: str) -> str:
+        """A model's name as a metrics label: a name nobody serves is "-", so requests for
+        made-up names cannot grow the metrics without bound."""
+        served = self.predictor is not None and name in self.predictor.fleet.models
+        return name if served else "-"
 
     def _observer(self, name: str, version: int) -> BatchObserver:
         return _BatchMetrics(self.metrics, name, version)
@@ -85,7 +95,7 @@ class ServeApp:
             if self.predictor is None:
                 raise CairnError("the server has not started")
             body = await read_body(scope, receive, self.settings.max_body_bytes)
-            raw = read_v1(body, header(scope, b"content-type"))
+            raw = read_v1(body, header(scope, b"content-type"), max_rows=self.settings.max_rows)
             outcome = await self.predictor.predict(name, raw)
             version = outcome.version
             payload = write_v1(
@@ -103,7 +113,7 @@ class ServeApp:
             }
         )
         await send({"type": "http.response.body", "body": payload})
-        self.metrics.request(name, version, "v1", status, time.perf_counter() - started)
+        self.metrics.request(self.label(name), version, "v1", status, time.perf_counter() - started)
 
 
 class _BatchMetrics:

@@ -15,13 +15,7 @@ from starlette.routing import Route
 
 from cairn.errors import OverloadedError, RequestError
 from cairn.serve.bodies import read_body
-from cairn.serve.formats import (
-    read_mlflow,
-    read_v2,
-    v2_metadata,
-    write_mlflow,
-    write_v2,
-)
+from cairn.serve.formats import read_mlflow, read_v2_request, v2_metadata, write_mlflow, write_v2
 from cairn.serve.openapi import openapi_document
 from cairn.serve.statuses import error_response
 
@@ -44,7 +38,7 @@ def routes(app: ServeApp) -> list[Route]:
             response = Response(payload, status, media_type="application/json")
             for key, value in headers:
                 response.headers[key.decode()] = value.decode()
-            name = request.path_params.get("name", "-")
+            name = app.label(request.path_params.get("name", "-"))
             app.metrics.request(name, "-", label, status, time.perf_counter() - started)
             return response
 
@@ -74,8 +68,7 @@ def routes(app: ServeApp) -> list[Route]:
     async def v2_model(request: Request) -> tuple[int, object]:
         served = predictor().served(request.path_params["name"])
         versions = sorted(served.versions)
-        primary = served.versions[served.router.choose().version]
-        return 200, v2_metadata(served.name, versions, primary.signature)
+        return 200, v2_metadata(served.name, versions, served.signature())
 
     async def v2_model_ready(request: Request) -> tuple[int, object]:
         served = predictor().served(request.path_params["name"])
@@ -85,20 +78,22 @@ def routes(app: ServeApp) -> list[Route]:
         p = predictor()
         served = p.served(request.path_params["name"])
         body = await _body(request, app)
-        signature = served.versions[served.router.choose().version].signature
-        raw, request_id = read_v2(body, request.headers.get("content-type"), signature)
-        outcome = await p.predict(served.name, raw)
-        return 200, write_v2(
-            outcome.name, outcome.version, outcome.outputs, request_id or outcome.id
+        infer = read_v2_request(
+            body, request.headers.get("content-type"), served.signature(), max_rows=p.max_rows
         )
+        outcome = await p.predict(served.name, infer.inputs)
+        return 200, write_v2(
+            outcome.name, outcome.version, outcome.outputs, infer.id,
+            prediction_id=outcome.id, fallback=outcome.fallback, requested=infer.outputs,
+        )  # fmt: skip
 
     async def invocations(request: Request) -> tuple[int, object]:
         p = predictor()
         name = _invoked(app, request)
         served = p.served(name)
         body = await _body(request, app)
-        signature = served.versions[served.router.choose().version].signature
-        raw = read_mlflow(body, request.headers.get("content-type"), signature)
+        content_type = request.headers.get("content-type")
+        raw = read_mlflow(body, content_type, served.signature(), max_rows=p.max_rows)
         outcome = await p.predict(name, raw)
         return 200, write_mlflow(outcome.outputs)
 

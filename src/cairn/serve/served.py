@@ -22,7 +22,7 @@ from cairn.models.audit import Action
 from cairn.models.loaded import LoadedModel
 from cairn.models.loading import load_version
 from cairn.models.references import ModelRef
-from cairn.models.signature import Signature
+from cairn.models.signature import Signature, conform
 from cairn.models.versions import ModelVersion, get_version
 from cairn.serve.batcher import Batcher, BatchObserver
 from cairn.serve.routing import Router, router_from_spec
@@ -63,6 +63,11 @@ class ServedModel:
     @property
     def name(self) -> str:
         return self.ref.name
+
+    def signature(self) -> Signature | None:
+        """The signature requests are read against (the versions a router picks between
+        share one: a gate can insist on it)."""
+        return next(iter(self.versions.values())).signature
 
 
 class Fleet:
@@ -109,7 +114,6 @@ class Fleet:
             self._pool, lambda: get_version(ModelRef(name, version=number), store=self.store)
         )
         model = await loop.run_in_executor(self._pool, load_version, self.store, version)
-        await loop.run_in_executor(self._pool, self._warm_up, version, model)
         batcher = None
         if self.settings.batching:
             batcher = Batcher(
@@ -119,11 +123,26 @@ class Fleet:
                 observer=self.observer_for(name, number) if self.observer_for else None,
                 name=f"{name}/{number}",
             )
-        return ServedVersion(version, model, batcher)
+        served = ServedVersion(version, model, batcher)
+        await self._warm_up(served)
+        return served
 
-    def _warm_up(self, version: ModelVersion, model: LoadedModel) -> None:
-        if version.example is not None:
-            model.predict(self.store.get_value(version.example))
+    async def _warm_up(self, served: ServedVersion) -> None:
+        """Predict the registered example the way requests will be predicted: a model that
+        cannot is not ready, and the batcher starts knowing how long a batch takes."""
+        example = served.version.example
+        if example is None:
+            return
+        loop = asyncio.get_running_loop()
+        value = await loop.run_in_executor(self._pool, self.store.get_value, example)
+        inputs = conform(served.signature, value)
+        if served.batcher is not None:
+            # Twice: a batcher does not time its first batch (imports, caches: not what the
+            # next ones will cost), and the second tells it before the first request does.
+            await served.batcher.submit(inputs)
+            await served.batcher.submit(inputs)
+        else:
+            await loop.run_in_executor(self._pool, served.predict_now, inputs)
 
     async def follow(self) -> None:
         """Poll the registry for alias moves until cancelled."""
