@@ -14,7 +14,7 @@ import tempfile
 
 from cairn.config import find_workspace
 from cairn.models.versions import get_version
-from cairn.serve.metrics import MULTIPROCESS_ENV
+from cairn.serve.metrics import MULTIPROC_ENV
 from cairn.serve.settings import ServeSettings
 from cairn.store import get_store
 
@@ -53,7 +53,7 @@ def serve(
     os.environ.update(settings.to_env())
     os.environ["CAIRN_STORE"] = workspace.store_url
     os.environ["CAIRN_BLOBS"] = workspace.blobs_url
-    os.environ[MULTIPROCESS_ENV] = metrics_dir
+    os.environ[MULTIPROC_ENV] = metrics_dir
     try:
         uvicorn.run(
             "cairn.serve.app:create_app",
