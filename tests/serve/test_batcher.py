@@ -21,7 +21,14 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from cairn.errors import InvalidValueError, OverloadedError, PredictError
-from cairn.serve.batcher import AIMD_START, AIMD_STEP, Batcher, BatchStats, _BatchCost
+from cairn.serve.batcher import (
+    AIMD_START,
+    AIMD_STEP,
+    COST_WARMUP,
+    Batcher,
+    BatchStats,
+    _BatchCost,
+)
 
 
 class Model:
@@ -210,7 +217,7 @@ def test_overload_is_refused_at_once_and_the_admitted_keep_the_objective() -> No
 
     async def main() -> tuple[list[float], list[BaseException]]:
         batcher = Batcher(model, slo_s=slo, max_batch=4)
-        for rows in (1, 4, 2, 4, 1, 3):  # time batches of several sizes: the cost is known
+        for rows in [1, 4, 2, 3] * 3:  # time batches of several sizes: the cost is known
             await batcher.submit(np.zeros((rows, 3)))
         first = await model.hold(batcher, _row(0))
         started = time.monotonic()
@@ -257,7 +264,11 @@ def test_an_idle_batcher_admits_even_a_model_slower_than_the_objective() -> None
 
 def test_the_cost_fit_learns_fixed_and_per_row_costs_and_shrugs_off_a_lone_stall() -> None:
     cost = _BatchCost()
-    for rows in [1, 8, 16, 32, 4, 64] * 4:
+    sizes = [1, 8, 16, 32, 4, 64] * 4
+    for rows in sizes[: COST_WARMUP - 1]:
+        cost.add(rows, 1e-4 + 1e-6 * rows)
+    assert cost.of(100) == 0  # still warming up: nothing is refused on a few timings
+    for rows in sizes[COST_WARMUP - 1 :]:
         cost.add(rows, 1e-4 + 1e-6 * rows)
     assert cost.fixed == pytest.approx(1e-4) and cost.per_row == pytest.approx(1e-6)
     cost.add(30, 0.05)  # one batch stalled 300x

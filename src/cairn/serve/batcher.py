@@ -48,6 +48,7 @@ AIMD_START = 16  # the first batch size (capped by max_batch)
 AIMD_STEP = 4  # rows added after each batch that fit its budget
 MAX_WAIT_CAP_S = 0.002  # the default linger is a tenth of the SLO, at most this
 COST_DECAY = 0.9  # weight of the cost history per new batch: about the last ten batches count
+COST_WARMUP = 8  # batches timed before the fit is used: the first few are noisy
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,13 @@ class _BatchCost:
     squares over recent batches, so that the wait of any queue can be estimated for any
     batch size.
 
-    Until a batch is timed it costs nothing: a batcher that has never run (a version just
-    loaded by a hot reload) admits everything rather than refuse traffic it knows nothing
-    about; the first batches correct it."""
+    Until `COST_WARMUP` batches are timed a batch costs nothing: a batcher that has barely
+    run (a version just loaded by a hot reload, whose first batches meet a cold cache and a
+    busy loop) admits everything rather than refuse traffic on a few noisy timings."""
 
     def __init__(self) -> None:
         self.fixed = self.per_row = 0.0
+        self._timed = 0
         self._slow = False  # the last batch was far slower than the fit
         self._w = self._x = self._y = self._xx = self._xy = 0.0
 
@@ -104,6 +106,9 @@ class _BatchCost:
         self._y = d * self._y + seconds
         self._xx = d * self._xx + rows * rows
         self._xy = d * self._xy + rows * seconds
+        self._timed += 1
+        if self._timed < COST_WARMUP:
+            return
         mean_x, mean_y = self._x / self._w, self._y / self._w
         spread = self._xx / self._w - mean_x * mean_x
         if spread >= 1.0:  # batch sizes differed by a row or more: the slope is measurable
