@@ -24,7 +24,7 @@ from cairn.models.loading import load_version
 from cairn.models.references import ModelRef
 from cairn.models.signature import Signature, conform
 from cairn.models.versions import ModelVersion, get_version
-from cairn.serve.batcher import Batcher, BatchObserver
+from cairn.serve.batcher import COST_WARMUP, Batcher, BatchObserver
 from cairn.serve.routing import Router, router_from_spec
 from cairn.serve.settings import ServeSettings
 from cairn.store import Store, schema
@@ -137,10 +137,11 @@ class Fleet:
         value = await loop.run_in_executor(self._pool, self.store.get_value, example)
         inputs = conform(served.signature, value)
         if served.batcher is not None:
-            # Twice: a batcher does not time its first batch (imports, caches: not what the
-            # next ones will cost), and the second tells it before the first request does.
-            await served.batcher.submit(inputs)
-            await served.batcher.submit(inputs)
+            # A batcher does not time its first batch (imports, caches: not what the next
+            # ones cost) and trusts its cost fit only after COST_WARMUP more: warmed this
+            # way, it can refuse an overload from the first request on.
+            for _ in range(COST_WARMUP + 1):
+                await served.batcher.submit(inputs)
         else:
             await loop.run_in_executor(self._pool, served.predict_now, inputs)
 
