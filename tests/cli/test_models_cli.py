@@ -63,6 +63,10 @@ def test_transfer_archive_gates_and_orphans(registry: Path) -> None:
     busy = cli("models", "archive", "digits", "2", cwd=registry)
     assert busy.returncode == 1 and "staging" in busy.stderr
     assert cli("models", "archive", "digits", "1", cwd=registry).returncode == 0
+    back = cli("models", "unarchive", "digits", "1", cwd=registry)
+    assert back.returncode == 0 and "digits/1 is not archived" in back.stdout
+    assert models.get_version("digits/1").archived is None
+    assert models.history("digits")[-1].action == "unarchive"
     gates = json.loads(cli("models", "gates", "digits", "--json", cwd=registry).stdout)
     assert [g["gate"]["kind"] for g in gates] == ["owner_active"]
     orphans = json.loads(cli("models", "orphans", "--days", "0", "--json", cwd=registry).stdout)

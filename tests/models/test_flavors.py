@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from cairn.errors import FlavorError, SignatureError
+from cairn.models import register
 from cairn.models.flavors import detect, flavor_named, flavor_names, register_flavor
 from cairn.models.loaded import LoadedModel, from_payload
 from cairn.models.signature import conform, infer_signature
@@ -425,3 +426,51 @@ def test_a_loaded_model_conforms_inputs_to_its_signature() -> None:
         "tensor[float64, (-1,)]')"
     )
     assert conform(loaded.signature, inputs) is inputs  # fitting inputs pass untouched
+
+
+# Loads registered versions by reference, as a server would: the store from the environment,
+# and no test helper importable (PYTHONPATH unset).
+LOAD_REGISTERED = """
+import pickle, sys
+from cairn import models
+with open(sys.argv[1], "rb") as f:
+    inputs = pickle.load(f)
+results = {ref: models.load(ref).predict(x) for ref, x in inputs.items()}
+with open(sys.argv[2], "wb") as f:
+    pickle.dump(results, f)
+"""
+
+
+def test_registered_versions_load_in_a_fresh_process_and_predict_the_same(
+    workspace: Path,
+) -> None:
+    import xgboost
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = fm.classification_data()
+    net = fm.trained_torch(fm.SmallNet(width=6))
+    trained = {
+        "sklearn": (LogisticRegression(max_iter=500).fit(X, y), X),
+        "xgboost": (xgboost.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1).fit(X, y), X),
+        "torch": (net, X.astype(np.float32)),
+    }
+    inputs, before = {}, {}
+    for name, (model, x) in trained.items():
+        version = register(f"iris-{name}", model, owner="alice", example=x[:5])
+        assert version.flavor == name
+        inputs[str(version)] = x
+        before[str(version)] = detect(model).predict(model, x)
+    (workspace / "inputs").write_bytes(pickle.dumps(inputs))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+    child = subprocess.run(
+        [sys.executable, "-c", LOAD_REGISTERED, "inputs", "results"],
+        cwd=workspace, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert child.returncode == 0, child.stderr
+    after = pickle.loads((workspace / "results").read_bytes())
+    assert set(after) == {"iris-sklearn/1", "iris-xgboost/1", "iris-torch/1"}
+    for ref, predicted in after.items():
+        np.testing.assert_allclose(np.asarray(predicted), np.asarray(before[ref]), rtol=1e-6)
+        assert len(np.unique(predicted)) > 1

@@ -4,7 +4,6 @@ moving an alias runs the stored gates, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import getpass
 import importlib
 import json
 import textwrap
@@ -27,6 +26,7 @@ from cairn.models import gates
 from cairn.models.gates import Candidate, GateResult, gate_from_spec, run_gates
 from cairn.models.versions import ModelVersion
 from cairn.store import get_store, reset_store
+from tests.conftest import run_python
 
 RNG = np.random.default_rng(0)
 FEATURES = pd.DataFrame({"a": RNG.normal(size=120), "b": RNG.normal(size=120)})
@@ -256,6 +256,20 @@ def test_a_real_model_loads_and_predicts_in_a_fresh_process(database: str) -> No
     assert result.value > result.detail["load_seconds"] > 0
 
 
+def test_a_store_named_by_a_relative_sqlite_path_is_found_by_the_fresh_process(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The child runs in an empty directory, where "cairn.db" would be a new, empty store.
+    monkeypatch.setenv("CAIRN_STORE", "sqlite:///cairn.db")
+    reset_store()
+    good, _ = register_pair()
+
+    result = check(gates.loads_in_fresh_process(), good)
+
+    assert result.passed, result.reason
+    assert (workspace / "cairn.db").exists()
+
+
 def test_a_model_only_its_training_process_can_import_fails_in_a_fresh_one(
     workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -308,7 +322,7 @@ def test_owner_active_reads_the_owners_events_and_runs(
     good, _ = register_pair()  # alice's register events
     monkeypatch.setenv("CAIRN_USER", "registrar")
     absent = models.register("absent", GOOD, owner="bob")
-    runner = models.register("runner", GOOD, owner=getpass.getuser())
+    runner = models.register("runner", GOOD, owner="carol")
 
     assert check(gates.owner_active(1), good).passed
     stale = check(gates.owner_active(0), good)
@@ -316,8 +330,9 @@ def test_owner_active_reads_the_owners_events_and_runs(
     never = check(gates.owner_active(30), absent)
     assert not never.passed and "owner bob has never acted" in never.reason
     assert not check(gates.owner_active(30), runner).passed
-    with cairn.start_run("train"):  # runs record the login user
-        pass
+    # A run records who started it as the audit log does: config.current_user (CAIRN_USER),
+    # read once per process, so carol's run is started by a process of hers.
+    run_python("import cairn\nwith cairn.start_run('train'): pass", env={"CAIRN_USER": "carol"})
     assert check(gates.owner_active(30), runner).passed
     with pytest.raises(InvalidValueError, match="days"):
         gates.owner_active(-1)

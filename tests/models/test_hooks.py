@@ -3,6 +3,7 @@ and failing hooks, two senders at once, and deliveries that outlive their proces
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import json
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import weakref
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -147,12 +149,37 @@ def test_a_url_that_is_not_http_is_refused_and_nothing_is_written(
     assert count(store, schema.events) == 0
 
 
-@pytest.mark.parametrize("events", [["alias", "deploy"], "version,nope", []])
+@pytest.mark.parametrize(
+    "url",
+    ["http://example.com/a hook", "http://example.com/\nhook", " http://example.com/hook",
+     "http://example.com/hook\x00", "http://exa\u200bmple.com/hook"],
+)  # fmt: skip
+def test_a_url_with_whitespace_or_control_characters_is_refused(workspace: Path, url: str):
+    with pytest.raises(InvalidValueError, match="whitespace or a control character"):
+        add_hook(url)
+    assert count(get_store(), schema.hooks) == 0
+
+
+@pytest.mark.parametrize("events", [["alias", "deploy"], "version,nope", [], 3, [1], [None]])
 def test_unknown_or_no_events_are_refused_with_the_known_ones(workspace: Path, events) -> None:
     with pytest.raises(InvalidValueError, match="alias, version"):
         add_hook("https://example.com/hook", events)
     assert count(get_store(), schema.hooks) == 0
     assert count(get_store(), schema.events) == 0
+
+
+@pytest.mark.parametrize("secret", [b"bytes", 42, "", "x" * 129])
+def test_a_secret_that_is_not_short_text_is_refused(workspace: Path, secret: object) -> None:
+    with pytest.raises(InvalidValueError, match="a hook secret must be 1 to 128 characters"):
+        add_hook("https://example.com/hook", secret=secret)
+    assert count(get_store(), schema.hooks) == 0
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1.5, True, "10"])
+def test_a_delivery_limit_below_one_is_refused(store: Store, limit: object) -> None:
+    # PostgreSQL refuses LIMIT -1 with a DataError; the caller gets the reason instead.
+    with pytest.raises(InvalidValueError, match="limit must be a whole number >= 1"):
+        deliveries(limit=limit, store=store)
 
 
 def test_a_delivery_is_posted_signed_to_the_hooks_of_its_event(store: Store) -> None:
@@ -408,3 +435,68 @@ def test_a_sender_killed_mid_send_leaves_its_claim_to_lapse(workspace: Path) -> 
         assert deliver_due(store, now=claimed.next_attempt) == DeliveryReport(delivered=1)
     assert claimed.next_attempt - claimed.updated >= LEASE_S
     assert receiver.delivery_ids == [delivery_id, delivery_id]  # at least once: sent again
+
+
+def test_registering_and_moving_aliases_post_signed_deliveries(store: Store) -> None:
+    """Through the public registry API: each change enqueues its delivery in its own
+    transaction and kicks the sender, whose POSTs arrive signed; a move to where the alias
+    already points announces nothing."""
+    from sklearn.dummy import DummyClassifier
+
+    from cairn import models
+
+    model = DummyClassifier().fit([[0], [1]], [0, 1])
+    with Receiver() as receiver:
+        _, secret = models.add_hook(receiver.url, store=store)
+        models.register("digits", model, owner="alice", store=store)
+        models.set_alias("digits", "production", 1, reason="first", store=store)
+        models.set_alias("digits", "production", 1, store=store)  # already there: a no-op
+        models.delete_alias("digits", "production", reason="retired", store=store)
+        drain(store, WAIT_S)
+        sent = sorted(receiver.requests, key=lambda request: json.loads(request[1])["event_id"])
+
+    bodies = [json.loads(body) for _, body in sent]
+    assert [(b["event"], b["action"], b["subject"]) for b in bodies] == [
+        ("version", "register", "model/digits/1"),
+        ("alias", "alias.set", "model/digits"),
+        ("alias", "alias.delete", "model/digits"),
+    ]
+    assert bodies[0]["version"] == 1
+    assert {k: bodies[1][k] for k in ("alias", "previous", "version")} == {
+        "alias": "production", "previous": None, "version": 1
+    }  # fmt: skip
+    assert (bodies[2]["previous"], bodies[2]["version"]) == (1, None)
+    for headers, body in sent:
+        assert verify(secret, body, headers[SIGNATURE_HEADER])
+    assert {d.status for d in deliveries(store=store)} == {DeliveryStatus.DELIVERED}
+
+
+def test_a_sender_ends_when_its_work_is_done_and_keeps_no_store(workspace: Path) -> None:
+    """A process that opens many stores does not keep a thread, or the store, for each."""
+    before = set(threading.enumerate())
+    with Receiver() as receiver:
+        store = Store(os.environ["CAIRN_STORE"], os.environ["CAIRN_BLOBS"])
+        add_hook(receiver.url, store=store)
+        (first,) = announce(store)
+        kick(store)
+        assert receiver.got.wait(WAIT_S)
+        senders = [
+            t for t in threading.enumerate() if t not in before and t.name.startswith("cairn")
+        ]
+        for thread in senders:
+            thread.join(WAIT_S)
+        assert [t.name for t in senders if t.is_alive()] == []
+        assert delivery(store, first).status == DeliveryStatus.DELIVERED
+        gone = weakref.ref(store)
+        store.engine.dispose()
+        del store
+        gc.collect()
+        assert gone() is None
+        assert {t for t in threading.enumerate() if t.name.startswith("cairn")} <= before
+
+        again = get_store()  # the next kick starts a sender again
+        receiver.got.clear()
+        (second,) = announce(again, version=2)
+        kick(again)
+        assert receiver.got.wait(WAIT_S)
+    assert receiver.delivery_ids == [first, second]

@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +19,16 @@ from sklearn.linear_model import LogisticRegression
 import cairn
 from cairn import models
 from cairn.errors import (
+    CairnError,
     FlavorError,
     GateRefusedError,
     InvalidNameError,
     InvalidValueError,
     NotFoundError,
+    VersionContentionError,
 )
-from cairn.store import get_store, schema
+from cairn.models.versions import lock_model
+from cairn.store import Store, get_store, reset_store, schema
 from tests.conftest import ROOT
 
 X = np.random.default_rng(0).normal(size=(60, 4))
@@ -35,7 +41,7 @@ def fitted(c: float = 1.0) -> LogisticRegression:
 
 def row_counts() -> dict[str, int]:
     tables = ("models", "model_versions", "model_aliases", "alias_moves", "model_gates",
-              "events", "artifacts", "hooks", "model_tags")  # fmt: skip
+              "events", "artifacts", "hooks", "hook_deliveries", "model_tags", "blobs")  # fmt: skip
     with get_store().reader() as conn:
         return {
             t: conn.execute(
@@ -139,14 +145,20 @@ def test_gates_refuse_with_every_reason_and_force_records_the_override(backend: 
     models.add_gate("digits", "production", models.gates.custom(
         "tests.models.gate_functions:refuse", why="not on a Friday"))  # fmt: skip
     models.add_gate("digits", "production", models.gates.owner_active(days=0))
-    before = row_counts()
+    before, events_before = row_counts(), len(models.history("digits"))
     with pytest.raises(GateRefusedError) as refused:
         models.set_alias("digits", "production", 1)
     assert len(refused.value.reasons) == 2
     assert "not on a Friday" in str(refused.value)
+    # The refusal moves nothing, but every gate run is audited: two gate.run events, and no
+    # alias row, no alias_moves row, no alias.set event, no delivery.
     after = row_counts()
     assert after["model_aliases"] == before["model_aliases"] == 0
     assert after["alias_moves"] == 0
+    assert after == {**before, "events": before["events"] + 2}
+    new = models.history("digits")[events_before:]
+    assert [e.action for e in new] == ["gate.run", "gate.run"]
+    assert [e.detail["result"]["passed"] for e in new] == [False, False]
     with pytest.raises(InvalidValueError, match="give the reason"):
         models.set_alias("digits", "production", 1, force=True)
     move = models.set_alias("digits", "production", 1, force=True, reason="hotfix, CTO approved")
@@ -180,8 +192,86 @@ def test_a_version_an_alias_points_to_cannot_be_archived(workspace: Path) -> Non
     models.archive("digits", 2)
     with pytest.raises(NotFoundError, match="no version that is not archived"):
         models.get_version("digits@latest")
-    with pytest.raises(InvalidValueError, match="archived"):
+    with pytest.raises(InvalidValueError, match="`cairn models unarchive digits 2`"):
         models.set_alias("digits", "production", 2)
+
+
+def test_an_archived_version_comes_back_with_unarchive(workspace: Path) -> None:
+    models.register("digits", fitted(1.0), owner="alice")
+    models.register("digits", fitted(0.1), owner="alice")
+    archived = models.archive("digits", 2)
+    assert models.get_version("digits@latest").version == 1
+
+    back = models.unarchive("digits", 2)
+    assert models.unarchive("digits", 2) == back  # already back: nothing recorded
+
+    assert back.archived is None and models.get_version("digits@latest").version == 2
+    events = [e for e in models.history("digits") if e.subject == "model/digits/2"]
+    assert [e.action for e in events] == ["register", "archive", "unarchive"]
+    assert events[-1].detail == {"before": {"archived": archived.archived},
+                                 "after": {"archived": None}}  # fmt: skip
+    assert models.set_alias("digits", "production", 2).version == 2
+
+
+def guard(function: str, **arguments: object) -> None:
+    """Guard digits@production with `function` of tests/models/gate_functions.py."""
+    gate = models.gates.custom(f"tests.models.gate_functions:{function}", **arguments)
+    models.add_gate("digits", "production", gate)
+
+
+def abandoned() -> list[str | None]:
+    """Why each gate run of digits led nowhere, oldest first (None: its move went ahead)."""
+    return [e.detail.get("abandoned") for e in models.history("digits") if e.action == "gate.run"]
+
+
+def test_a_version_archived_while_gates_run_gets_no_alias(workspace: Path) -> None:
+    models.register("digits", fitted(), owner="alice")
+    guard("archives_the_candidate")
+
+    with pytest.raises(InvalidValueError, match="digits/1 is archived"):
+        models.set_alias("digits", "production", 1)
+
+    assert models.alias_history("digits") == []
+    assert abandoned() == ["the version was archived while the gates ran"]
+
+
+def test_moving_an_alias_where_it_points_writes_nothing(workspace: Path) -> None:
+    models.register("digits", fitted(), owner="alice", example=X[:5])
+    first = models.set_alias("digits", "production", 1)
+    guard("refuse", why="never")
+    before = row_counts()
+
+    again = models.set_alias("digits", "production", "1", reason="again")
+
+    assert again == first and again.results == ()
+    assert row_counts() == before  # no gate run, no move, no event, no delivery
+
+
+def test_a_gate_added_while_gates_run_is_run_before_the_move(workspace: Path) -> None:
+    models.register("digits", fitted(), owner="alice")
+    guard("adds_a_refusing_gate")
+
+    with pytest.raises(GateRefusedError, match="added while gates ran"):
+        models.set_alias("digits", "production", 1)
+
+    assert models.alias_history("digits") == []
+    assert abandoned() == ["the alias's gates changed while they ran", None, None]
+
+
+def test_a_round_that_lost_the_race_is_audited_and_run_again(workspace: Path) -> None:
+    models.register("digits", fitted(1.0), owner="alice")
+    models.register("digits", fitted(0.1), owner="alice")
+    models.set_alias("digits", "production", 1)
+    guard("deletes_the_alias")
+
+    move = models.set_alias("digits", "production", 2)
+
+    # The first round judged a move from version 1, which was deleted meanwhile; the second
+    # judged the move from nothing, and made it.
+    assert (move.previous, move.version) == (None, 2)
+    history = models.alias_history("digits", "production")
+    assert [(m.previous, m.version) for m in history] == [(None, 1), (1, None), (None, 2)]
+    assert abandoned() == ["another writer moved the alias while the gates ran", None]
 
 
 def test_orphans_are_idle_models_and_unused_versions(workspace: Path) -> None:
@@ -215,6 +305,22 @@ def test_orphans_are_idle_models_and_unused_versions(workspace: Path) -> None:
         (lambda: models.archive("m", 3), NotFoundError, "no version 3"),
         (lambda: models.get_version("m/zero"), InvalidValueError, "a number"),
         (lambda: models.transfer("m", ""), InvalidValueError, "owner"),
+        (lambda: models.transfer("m", "bob\n"), InvalidValueError, "control character"),
+        (lambda: models.register("a@b", fitted(), owner="a"), InvalidNameError, "'@'"),
+        (lambda: models.get_model("a@b"), InvalidNameError, "'@'"),
+        (lambda: models.register("n", fitted(), owner="a\tb"), InvalidValueError, "control"),
+        (lambda: models.register("n", fitted(), owner=7), InvalidValueError, "owner"),
+        (
+            lambda: models.register("n", fitted(), owner="a", description=None),
+            InvalidValueError,
+            "description must be text",
+        ),
+        (
+            lambda: models.register("n", fitted(), owner="a", tags=["x"]),
+            InvalidValueError,
+            "tags must be a mapping",
+        ),
+        (lambda: models.delete_alias("m", "prod", reason=3), InvalidValueError, "reason"),
         (lambda: models.register("m", fitted(), owner="bob"), InvalidValueError, "transfer"),
     ],
 )
@@ -230,15 +336,65 @@ def test_bad_input_is_refused_and_nothing_is_written(
 
 def test_a_name_taken_by_a_dataset_is_refused(workspace: Path) -> None:
     cairn.datasets.save("digits", X)
+    before = row_counts()
     with pytest.raises(InvalidValueError, match="dataset"):
-        models.register("digits", fitted(), owner="alice")
+        models.register("digits", fitted(), owner="alice", example=X[:3])
+    assert row_counts() == before  # not even the payload's blobs
+
+
+def test_orphans_compare_model_names_exactly(workspace: Path, monkeypatch) -> None:
+    # "_" is a LIKE wildcard: alice acting on aXb must not count as acting on a_b.
+    monkeypatch.setenv("CAIRN_USER", "registrar")
+    models.register("a_b", fitted(1.0), owner="alice")
+    monkeypatch.setenv("CAIRN_USER", "alice")
+    models.register("aXb", fitted(0.1), owner="alice")
+    cutoff = models.get_model("aXb").created
+
+    found = models.orphans(days=0, now=cutoff)
+
+    assert [o.name for o in found if o.kind == "model"] == ["a_b"]
+
+
+def test_a_refusal_by_the_database_is_not_taken_for_contention(workspace: Path) -> None:
+    models.register("digits", fitted(1.0), owner="alice")
+    with get_store().writer() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER frozen BEFORE INSERT ON model_versions "
+            "BEGIN SELECT RAISE(ABORT, 'versions are frozen'); END"
+        )
+    before = row_counts()
+
+    with pytest.raises(CairnError, match="refused the new version.*versions are frozen") as error:
+        models.register("digits", fitted(0.1))
+
+    assert not isinstance(error.value, VersionContentionError)
+    assert {k: v for k, v in row_counts().items() if k != "blobs"} == {
+        k: v for k, v in before.items() if k != "blobs"
+    }
+
+
+def test_long_names_and_owners_are_refused_before_the_database_sees_them(backend: str) -> None:
+    # PostgreSQL would refuse them with a DataError: events.subject and models.owner hold
+    # 255 characters, and "model/NAME/VERSION" must fit.
+    longest = "m" * 200
+    assert models.register(longest, fitted(), owner="o" * 255).name == longest
+    assert models.get_version(f"{longest}/1").version == 1
+    before = row_counts()
+    with pytest.raises(InvalidNameError, match="longer than 200"):
+        models.register("m" * 201, fitted(), owner="alice")
+    with pytest.raises(InvalidValueError, match="longer than 255"):
+        models.register("other", fitted(), owner="o" * 256)
+    with pytest.raises(InvalidValueError, match="longer than 255"):
+        models.transfer(longest, "o" * 256)
+    assert row_counts() == before
 
 
 MOVER = """
 import sys, cairn
 from cairn import models
 for i in range(int(sys.argv[1])):
-    models.set_alias("digits", "production", 1 + (i + int(sys.argv[2])) % 2)
+    move = models.set_alias("digits", "production", 1 + (i + int(sys.argv[2])) % 2)
+    print(move.id)
 """
 
 
@@ -247,15 +403,106 @@ def test_two_processes_moving_one_alias_leave_one_consistent_history(backend: st
     models.register("digits", fitted(0.1), owner="alice")
     movers = [
         subprocess.Popen([sys.executable, "-c", MOVER, "15", str(k)], env=_env(),
-                         stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for k in (0, 1)
     ]  # fmt: skip
+    returned = set()
     for mover in movers:
-        _, err = mover.communicate(timeout=300)
+        out, err = mover.communicate(timeout=300)
         assert mover.returncode == 0, err
+        returned |= {int(line) for line in out.split()}
     history = models.alias_history("digits", "production")
-    assert len(history) == 30
+    # A move to where the alias already points writes nothing and returns the last move, so
+    # every call returned a move of the history, and every move of it was some call's.
+    assert {move.id for move in history} == returned
+    assert 2 <= len(history) <= 30
     for earlier, later in zip(history, history[1:], strict=False):
-        assert later.previous == earlier.version  # no move lost or interleaved
+        assert later.previous == earlier.version != later.version  # none lost or interleaved
     assert history[0].previous is None
     assert models.get_version("digits@production").version == history[-1].version
+
+
+# --- PostgreSQL: writers of one model take turns on its row lock -------------------------------
+
+WAIT_S = 30  # bound on every wait below; reached only when something is broken
+
+
+@pytest.fixture
+def postgres(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    monkeypatch.setenv("CAIRN_STORE", pg_url)
+    monkeypatch.setenv("CAIRN_BLOBS", str(tmp_path / "blobs"))
+    monkeypatch.chdir(tmp_path)
+    reset_store()
+    yield get_store()
+    reset_store()
+
+
+def wait_for_row_lock_waiters(store: Store, count: int, threads: list[threading.Thread]) -> None:
+    """Until `count` connections wait for a row lock (SELECT ... FOR UPDATE) or a thread has
+    ended (it did not wait)."""
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'"
+    )
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        with store.reader() as conn:
+            if conn.execute(waiting).scalar() >= count:
+                return
+        if any(not thread.is_alive() for thread in threads):
+            return
+        threads[0].join(0.01)
+    raise AssertionError(f"{count} writer(s) never waited for the model's lock")
+
+
+def in_threads(calls: list) -> tuple[list[threading.Thread], list]:
+    """A thread per call, not started; the list each call's return value or error joins."""
+    outcomes: list = []
+
+    def run(call) -> None:
+        try:
+            outcomes.append(call())
+        except Exception as exc:
+            outcomes.append(exc)
+
+    return [threading.Thread(target=run, args=(call,)) for call in calls], outcomes
+
+
+@pytest.mark.postgres
+def test_identical_bytes_registered_at_once_become_one_version(postgres: Store) -> None:
+    models.register("digits", fitted(1.0), owner="alice")
+    model = fitted(0.1)
+    threads, outcomes = in_threads([lambda: models.register("digits", model)] * 2)
+    with postgres.writer() as conn:
+        # Both registrations looked for these bytes, found none, and wait here to insert.
+        lock_model(conn, "digits")
+        for thread in threads:
+            thread.start()
+        wait_for_row_lock_waiters(postgres, 2, threads)
+    for thread in threads:
+        thread.join(WAIT_S)
+
+    assert [getattr(o, "version", o) for o in outcomes] == [2, 2]
+    assert [v.version for v in models.list_versions("digits")] == [1, 2]
+
+
+@pytest.mark.postgres
+def test_archiving_waits_for_an_alias_move_in_flight(postgres: Store) -> None:
+    models.register("digits", fitted(1.0), owner="alice")
+    models.register("digits", fitted(0.1), owner="alice")
+    threads, outcomes = in_threads([lambda: models.archive("digits", 2)])
+    with postgres.writer() as conn:
+        # What a move does under the model's lock: point the alias at version 2.
+        lock_model(conn, "digits")
+        conn.execute(
+            schema.model_aliases.insert().values(
+                name="digits", alias="production", version=2, updated=time.time()
+            )
+        )
+        threads[0].start()
+        wait_for_row_lock_waiters(postgres, 1, threads)
+    threads[0].join(WAIT_S)
+
+    (refused,) = outcomes
+    assert isinstance(refused, InvalidValueError) and "production" in str(refused)
+    assert models.get_version("digits/2").archived is None

@@ -1,4 +1,4 @@
-"""`cairn models ls|show|promote|history|transfer|orphans|gates|archive|hooks`."""
+"""`cairn models ls|show|promote|history|transfer|orphans|gates|archive|unarchive|hooks`."""
 
 from __future__ import annotations
 
@@ -286,6 +286,13 @@ def archive_command(name: str, version: str) -> None:
     """Retire a version (no alias may point to it)."""
     v = models.archive(name, version)
     console.print(f"{v} archived", highlight=False)
+
+
+@app.command("unarchive")
+def unarchive_command(name: str, version: str) -> None:
+    """Bring an archived version back (`latest` and aliases may name it again)."""
+    v = models.unarchive(name, version)
+    console.print(f"{v} is not archived", highlight=False)
 
 
 @hooks_app.command("ls")

@@ -21,6 +21,7 @@ from cairn.models.versions import (
     list_versions,
     register,
     set_tag,
+    unarchive,
 )
 
 __all__ = [
@@ -57,4 +58,5 @@ __all__ = [
     "set_alias",
     "set_tag",
     "transfer",
+    "unarchive",
 ]

@@ -3,7 +3,10 @@ transaction, and every move kept so `as_of` can say where an alias pointed.
 
 The gates run outside the transaction (they load models and may take minutes); the move
 then checks, under the model's row lock, that the alias still points where it did when the
-gates ran, and runs them again if another writer moved it in between.
+gates ran, that the alias's gates are still the ones that ran and that the version is not
+archived meanwhile, and runs the gates again if another writer changed the alias or its
+gates in between. Every gate run is an audit event, including those of a refused move and
+of a round given up that way (marked `abandoned`, with why).
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import sqlalchemy as sa
 from cairn.config import current_user
 from cairn.errors import CairnError, GateRefusedError, InvalidValueError, NotFoundError
 from cairn.models import audit, delivery, hooks
-from cairn.models.gate_rules import gates_for
+from cairn.models.gate_rules import rules_for
 from cairn.models.gates import Candidate, GateResult, run_gates
-from cairn.models.references import ModelRef, check_alias, parse_version
-from cairn.models.versions import get_version, require_model
+from cairn.models.references import ModelRef, check_alias, check_model_name, parse_version
+from cairn.models.versions import archived_at, get_version, lock_model, require_model
 from cairn.store import Store, get_store, schema
 from cairn.store.database import dialect_insert
 
@@ -54,21 +57,29 @@ def set_alias(
 ) -> AliasMove:
     """Point `name@alias` at `version` once its gates pass. A failing gate refuses with every
     reason (GateRefusedError); `force=True` with a `reason` moves it anyway and records who
-    overrode which gate and why."""
+    overrode which gate and why.
+
+    A refused move moves nothing: no alias row, no `alias_moves` row, no `alias.set` event,
+    no webhook delivery. Its gate runs are recorded all the same (`gate.run` events, one per
+    gate), because every gate run is audited: who tried to put what where, and why it was
+    stopped. If the alias already points at `version`, nothing runs and nothing is written:
+    the alias's last move is returned."""
     store = store or get_store()
+    check_model_name(name)
     check_alias(alias)
     number = parse_version(version)
-    if force and not (isinstance(reason, str) and reason.strip()):
+    _check_reason(reason)
+    if force and not (reason and reason.strip()):
         raise InvalidValueError("force=True overrides gates: give the reason (reason='...')")
     target = get_version(ModelRef(name, version=number), store=store)
     if target.archived is not None:
-        raise InvalidValueError(
-            f"{target} is archived; register it again or choose another version"
-        )
+        raise _archived(name, number)
     for _ in range(MAX_GATE_ROUNDS):
         with store.reader() as conn:
             current_number = _pointing(conn, name, alias)
-            rules = gates_for(conn, name, alias)
+            if current_number == number:
+                return _last_move(conn, name, alias)
+            rules = rules_for(conn, name, alias)
         current = (
             None
             if current_number is None
@@ -89,8 +100,10 @@ def set_alias(
             )
         # Without gates nothing was judged against what the alias pointed to, so a move by
         # another writer meanwhile changes nothing: move from wherever it points now.
-        expected = current_number if rules else _ANYWHERE
-        move = _move(store, name, alias, expected, number, reason, results, failed)
+        ran = _Round(
+            current_number if rules else _ANYWHERE, [rule.id for rule in rules], results, failed
+        )
+        move = _move(store, name, alias, number, reason, ran)
         if move is not None:
             if move.queued:
                 delivery.kick(store)
@@ -105,9 +118,11 @@ def delete_alias(
 ) -> AliasMove:
     """Remove `name@alias`; the history keeps where it pointed."""
     store = store or get_store()
+    check_model_name(name)
     check_alias(alias)
+    _check_reason(reason)
     with store.writer() as conn:
-        _lock_model(conn, name)
+        lock_model(conn, name)
         previous = _pointing(conn, name, alias)
         if previous is None:
             raise NotFoundError(f"model {name!r} has no alias {alias!r}")
@@ -124,26 +139,33 @@ def alias_history(
 ) -> list[AliasMove]:
     """Every move of `name`'s aliases (or of one), oldest first."""
     store = store or get_store()
+    check_model_name(name)
     moves = schema.alias_moves
     query = sa.select(moves).where(moves.c.name == name).order_by(moves.c.id)
     if alias is not None:
         query = query.where(moves.c.alias == alias)
     with store.reader() as conn:
         require_model(conn, name)
-        return [
-            AliasMove(
-                r.id,
-                r.name,
-                r.alias,
-                r.previous,
-                r.version,
-                r.actor,
-                r.ts,
-                r.reason,
-                tuple(json.loads(r.overridden)) if r.overridden else (),
-            )  # fmt: skip
-            for r in conn.execute(query)
-        ]
+        return [_from_row(row) for row in conn.execute(query)]
+
+
+def _from_row(row: sa.Row) -> AliasMove:
+    overridden = tuple(json.loads(row.overridden)) if row.overridden else ()
+    return AliasMove(
+        row.id, row.name, row.alias, row.previous, row.version, row.actor, row.ts, row.reason,
+        overridden,
+    )  # fmt: skip
+
+
+def _last_move(conn: sa.Connection, name: str, alias: str) -> AliasMove:
+    moves = schema.alias_moves
+    row = conn.execute(
+        sa.select(moves)
+        .where(moves.c.name == name, moves.c.alias == alias)
+        .order_by(moves.c.id.desc())
+        .limit(1)
+    ).one()
+    return _from_row(row)
 
 
 def _pointing(conn: sa.Connection, name: str, alias: str) -> int | None:
@@ -153,50 +175,82 @@ def _pointing(conn: sa.Connection, name: str, alias: str) -> int | None:
     ).scalar()
 
 
-def _lock_model(conn: sa.Connection, name: str) -> None:
-    """Serialize moves of one model's aliases (PostgreSQL row lock; SQLite's writer lock
-    already serializes every writer)."""
-    models = schema.models
-    found = conn.execute(
-        sa.select(models.c.name).where(models.c.name == name).with_for_update()
-    ).first()
-    if found is None:
-        require_model(conn, name)
+def _check_reason(reason: object) -> None:
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidValueError(f"reason must be text, got {reason!r}")
+
+
+def _archived(name: str, number: int) -> InvalidValueError:
+    return InvalidValueError(
+        f"{name}/{number} is archived: `cairn models unarchive {name} {number}` brings it "
+        "back, or choose another version"
+    )
+
+
+@dataclass(frozen=True)
+class _Round:
+    """What one round of a move judged: where the alias pointed (or _ANYWHERE), which gates
+    ran, and what they said."""
+
+    expected: int | None | object
+    rule_ids: list[int]
+    results: list[GateResult]
+    failed: list[GateResult]
 
 
 def _move(
-    store: Store,
+    store: Store, name: str, alias: str, number: int, reason: str | None, ran: _Round
+) -> AliasMove | None:
+    """The move, if nothing it was judged on changed meanwhile; None (go another round) if
+    another writer moved the alias or changed its gates, whose runs are then recorded as
+    abandoned; the move that put the alias at `number` if another writer did."""
+    with store.writer() as conn:
+        lock_model(conn, name)
+        pointing = _pointing(conn, name, alias)
+        archived = archived_at(conn, name, number) is not None
+        abandoned = None
+        if archived:
+            abandoned = "the version was archived while the gates ran"
+        elif pointing == number:
+            abandoned = "another writer moved the alias to this version while the gates ran"
+        elif ran.expected is not _ANYWHERE and pointing != ran.expected:
+            abandoned = "another writer moved the alias while the gates ran"
+        elif [rule.id for rule in rules_for(conn, name, alias)] != ran.rule_ids:
+            abandoned = "the alias's gates changed while they ran"
+        _record_results(conn, name, alias, number, ran.results, abandoned)
+        if abandoned is None:
+            return _apply(conn, name, alias, pointing, number, reason, ran)
+        last = _last_move(conn, name, alias) if pointing == number else None
+    if archived:
+        raise _archived(name, number)
+    return last
+
+
+def _apply(
+    conn: sa.Connection,
     name: str,
     alias: str,
-    expected: int | None | object,
+    pointing: int | None,
     number: int,
     reason: str | None,
-    results: list[GateResult],
-    failed: list[GateResult],
-) -> AliasMove | None:
-    """The move, if the alias still points at `expected`; None if another writer moved it."""
-    with store.writer() as conn:
-        _lock_model(conn, name)
-        pointing = _pointing(conn, name, alias)
-        if expected is not _ANYWHERE and pointing != expected:
-            return None
-        _record_results(conn, name, alias, number, results)
-        conn.execute(
-            dialect_insert(conn, schema.model_aliases)
-            .values(name=name, alias=alias, version=number, updated=time.time())
-            .on_conflict_do_update(
-                index_elements=["name", "alias"],
-                set_={"version": number, "updated": time.time()},
-            )
+    ran: _Round,
+) -> AliasMove:
+    now = time.time()
+    conn.execute(
+        dialect_insert(conn, schema.model_aliases)
+        .values(name=name, alias=alias, version=number, updated=now)
+        .on_conflict_do_update(
+            index_elements=["name", "alias"], set_={"version": number, "updated": now}
         )
-        overridden = tuple(r.gate for r in failed)
-        if overridden:
-            audit.record(
-                conn, audit.Action.OVERRIDE, audit.model_subject(name, number),
-                alias=alias, gates=list(overridden), reason=reason,
-                reasons=[r.reason for r in failed],
-            )  # fmt: skip
-        return _write_move(conn, name, alias, pointing, number, reason, overridden, results)
+    )
+    overridden = tuple(r.gate for r in ran.failed)
+    if overridden:
+        audit.record(
+            conn, audit.Action.OVERRIDE, audit.model_subject(name, number),
+            alias=alias, gates=list(overridden), reason=reason,
+            reasons=[r.reason for r in ran.failed],
+        )  # fmt: skip
+    return _write_move(conn, name, alias, pointing, number, reason, overridden, ran.results)
 
 
 def _write_move(
@@ -238,12 +292,18 @@ def _write_move(
 
 
 def _record_results(
-    conn: sa.Connection, name: str, alias: str, number: int, results: list[GateResult]
+    conn: sa.Connection,
+    name: str,
+    alias: str,
+    number: int,
+    results: list[GateResult],
+    abandoned: str | None = None,
 ) -> None:
+    """One `gate.run` event per result; `abandoned` says why a round's runs led nowhere."""
     for result in results:
         audit.record(
             conn, audit.Action.GATE_RUN, audit.model_subject(name, number),
-            alias=alias, result=result.to_json(),
+            alias=alias, result=result.to_json(), abandoned=abandoned,
         )  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from cairn.config import current_user
-from cairn.errors import NotFoundError
+from cairn.models.references import check_model_name, no_model
 from cairn.states import TextEnum
 from cairn.store import Store, get_store
 from cairn.store.events import Event, read_events, write_event
@@ -27,6 +27,7 @@ class Action(TextEnum):
     TAG_SET = "tag.set"
     TAG_DELETE = "tag.delete"
     ARCHIVE = "archive"
+    UNARCHIVE = "unarchive"
     HOOK_ADD = "hook.add"
     HOOK_REMOVE = "hook.remove"
 
@@ -56,9 +57,9 @@ def record(
 def history(name: str, *, store: Store | None = None) -> list[Event]:
     """Every event about model `name` and its versions, oldest first."""
     store = store or get_store()
-    subject = model_subject(name)
+    subject = model_subject(check_model_name(name))
     with store.reader() as conn:
         events = read_events(conn, subject, prefix=subject + "/")
     if not events:
-        raise NotFoundError(f"no model {name!r}; `cairn models ls` lists the models")
+        raise no_model(name)
     return events

@@ -17,6 +17,7 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cairn.errors import InvalidValueError
 from cairn.models.loading import load_version
@@ -43,11 +44,7 @@ class FreshCheck:
 def check_in_fresh_process(store: Store, version: ModelVersion, timeout: float) -> FreshCheck:
     """Run the check of `version` in a new interpreter against `store`, within `timeout`
     seconds."""
-    env = {
-        **os.environ,
-        "CAIRN_STORE": store.engine.url.render_as_string(hide_password=False),
-        "CAIRN_BLOBS": store.blobs.url,
-    }
+    env = {**os.environ, "CAIRN_STORE": _child_store_url(store), "CAIRN_BLOBS": store.blobs.url}
     command = [sys.executable, "-m", "cairn.models.check", str(version)]
     started = time.perf_counter()
     # An empty working directory: modules that only the caller's folder (the training
@@ -80,6 +77,15 @@ def check_in_fresh_process(store: Store, version: ModelVersion, timeout: float) 
         child.returncode,
         stderr=child.stderr[-STDERR_TAIL:],
     )
+
+
+def _child_store_url(store: Store) -> str:
+    """`store`'s database URL for a process that runs in another directory: a relative
+    SQLite path made absolute (PostgreSQL's keeps its password)."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        url = url.set(database=str(Path(url.database).resolve()))
+    return url.render_as_string(hide_password=False)
 
 
 def _text(output: bytes | str | None) -> str:

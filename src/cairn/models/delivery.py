@@ -8,7 +8,8 @@ mid-send leaves its claims to expire, and the delivery goes out again: delivery 
 once, and receivers tell a repeat by the `X-Cairn-Delivery` header.
 
 The registry never waits for a receiver: after committing a change that enqueued deliveries
-it calls `kick`, which wakes this process's sender thread for the store and returns. The
+it calls `kick`, which wakes (or starts) this process's sender thread for the store and
+returns; the thread ends when nothing is left to send or retry. The
 sender gives each hook its own worker thread, so a hook that hangs holds up only itself, and
 a hook that fails gets one attempt per round (the rest of its batch waits for the next), so
 its timeouts do not pile up.
@@ -29,6 +30,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import weakref
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -128,13 +130,13 @@ def deliver_due(store: Store, *, now: float | None = None) -> DeliveryReport:
 
 def kick(store: Store) -> None:
     """Have this process's sender for `store` send what is due; returns at once."""
-    _sender(store).kick()
+    _sender(store).kick(store)
 
 
 def drain(store: Store, timeout: float) -> DeliveryReport:
     """Send what is due now, waiting at most `timeout` seconds; returns what the sender did
     meanwhile. Deliveries still waiting for a retry stay pending for a later sender."""
-    return _sender(store).drain(timeout)
+    return _sender(store).drain(store, timeout)
 
 
 @dataclass(frozen=True)
@@ -281,10 +283,13 @@ def _answer(error: urllib.error.HTTPError) -> str:
 
 class _Sender:
     """One store's sender in this process: a thread that claims what is due and starts a
-    worker per hook with something to send, then sleeps until the next retry or a kick."""
+    worker per hook with something to send, then sleeps until the next retry or a kick.
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    The thread ends once nothing is pending or in flight (the next kick starts another), and
+    only the running thread holds the store, so a process that opens many stores keeps
+    neither a thread nor the store of each after their deliveries are done."""
+
+    def __init__(self) -> None:
         self.pid = os.getpid()
         self._cond = threading.Condition()
         self._kicked = False
@@ -292,17 +297,19 @@ class _Sender:
         self._rounds = 0  # rounds started
         self._settled = 0  # the last round after which nothing was due or in flight
         self._totals = DeliveryReport()
-        threading.Thread(target=self._loop, name="cairn-hook-sender", daemon=True).start()
+        self._thread: threading.Thread | None = None
 
-    def kick(self) -> None:
+    def kick(self, store: Store) -> None:
         with self._cond:
             self._kicked = True
+            self._run(store)
             self._cond.notify_all()
 
-    def drain(self, timeout: float) -> DeliveryReport:
+    def drain(self, store: Store, timeout: float) -> DeliveryReport:
         with self._cond:
             before = self._totals
             self._kicked = True
+            self._run(store)
             target = self._rounds + 1  # a round that starts after this kick
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._settled >= target, timeout=max(timeout, 0.0))
@@ -314,7 +321,15 @@ class _Sender:
         with self._cond:
             return self._settled == self._rounds and not self._kicked
 
-    def _loop(self) -> None:
+    def _run(self, store: Store) -> None:
+        """Start the thread unless it runs (called holding the condition)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, args=(store,), name="cairn-hook-sender", daemon=True
+            )
+            self._thread.start()
+
+    def _loop(self, store: Store) -> None:
         while True:
             with self._cond:
                 self._kicked = False
@@ -322,42 +337,48 @@ class _Sender:
                 number = self._rounds
                 busy = frozenset(self._busy)
             try:
-                pause = self._round(number, busy)
+                pause = self._round(store, number, busy)
             except Exception as exc:  # the database is away; the rows wait for it
                 log.warning("cairn could not send webhook deliveries yet: %s", exc)
                 pause = ERROR_PAUSE_S
             with self._cond:
+                if pause is None and not self._kicked and not self._busy:
+                    self._thread = None  # nothing pending: the next kick starts a thread
+                    return
                 self._cond.wait_for(lambda: self._kicked, timeout=pause)
 
-    def _round(self, number: int, busy: frozenset[int]) -> float | None:
-        """Start workers for what is due; returns how long to sleep (None: until kicked)."""
-        batches = _claim(self.store, time.time(), skip=busy)
+    def _round(self, store: Store, number: int, busy: frozenset[int]) -> float | None:
+        """Start workers for what is due; returns how long to sleep (None: nothing is
+        pending but what the workers send)."""
+        batches = _claim(store, time.time(), skip=busy)
         with self._cond:
             for batch in batches:
                 self._busy.add(batch[0].hook_id)
                 threading.Thread(
-                    target=self._work, args=(batch,), name="cairn-hook-send", daemon=True
+                    target=self._work, args=(store, batch), name="cairn-hook-send", daemon=True
                 ).start()
             if batches:
                 return 0.0  # claim again: a worker's hook may have more, others may be due
             waiting = frozenset(self._busy)
         table = schema.hook_deliveries
-        with self.store.reader() as conn:
+        with store.reader() as conn:
             next_due = conn.execute(
                 sa.select(sa.func.min(table.c.next_attempt)).where(
                     _DUE, table.c.hook_id.not_in(waiting)
                 )
             ).scalar()
         with self._cond:
-            if not self._busy and (next_due is None or next_due > time.time()):
+            # Only if no hook was left out of `next_due`: a worker that finished since then
+            # may have left its hook's next delivery due.
+            if not waiting and (next_due is None or next_due > time.time()):
                 self._settled = number
                 self._cond.notify_all()
         return None if next_due is None else max(next_due - time.time(), 0.0)
 
-    def _work(self, batch: list[_Claim]) -> None:
+    def _work(self, store: Store, batch: list[_Claim]) -> None:
         report = DeliveryReport()
         try:
-            report = _send_batch(self.store, batch, 0.0)
+            report = _send_batch(store, batch, 0.0)
         except Exception as exc:  # its claims lapse and another round sends them
             log.warning("cairn could not record a webhook delivery: %s", exc)
         finally:
@@ -368,24 +389,29 @@ class _Sender:
                 self._cond.notify_all()
 
 
-_senders: dict[Store, _Sender] = {}
+# Keyed weakly: a store nobody else holds any more takes its sender with it.
+_senders: weakref.WeakKeyDictionary[Store, _Sender] = weakref.WeakKeyDictionary()
 _senders_lock = threading.Lock()
+_drain_registered = False
 
 
 def _sender(store: Store) -> _Sender:
+    global _drain_registered
     with _senders_lock:
         sender = _senders.get(store)
         if sender is None or sender.pid != os.getpid():  # a forked child has no threads
-            if not _senders:
+            if not _drain_registered:
                 atexit.register(_drain_at_exit)
-            sender = _senders[store] = _Sender(store)
+                _drain_registered = True
+            sender = _senders[store] = _Sender()
         return sender
 
 
 def _drain_at_exit() -> None:
     deadline = time.monotonic() + EXIT_DRAIN_S
     with _senders_lock:
-        senders = [s for s in _senders.values() if s.pid == os.getpid()]
+        senders = [(store, s) for store, s in _senders.items() if s.pid == os.getpid()]
     # A settled sender has nothing to send now; asking its store again could only wait.
-    for sender in [s for s in senders if not s.settled]:
-        sender.drain(deadline - time.monotonic())
+    for store, sender in senders:
+        if not sender.settled:
+            sender.drain(store, deadline - time.monotonic())

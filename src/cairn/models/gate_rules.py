@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from cairn.errors import InvalidValueError, NotFoundError
 from cairn.models import audit
 from cairn.models.gates import Gate, gate_from_spec
-from cairn.models.references import check_alias
-from cairn.models.versions import require_model
+from cairn.models.references import check_alias, check_model_name
+from cairn.models.versions import lock_model, require_model
 from cairn.store import Store, get_store, schema
 
 
@@ -32,17 +32,18 @@ class GateRule:
 def add_gate(name: str, alias: str, gate: Gate, *, store: Store | None = None) -> GateRule:
     """Guard `name@alias` with `gate`: every later move of the alias runs it."""
     store = store or get_store()
+    check_model_name(name)
     check_alias(alias)
-    spec = getattr(gate, "to_spec", None)
-    if spec is None:
+    to_spec = getattr(gate, "to_spec", None)
+    if not callable(to_spec):
         raise InvalidValueError(
             f"{gate!r} is not a gate; build one with cairn.models.gates (metric, not_worse, ...)"
         )
-    spec = gate.to_spec()
+    spec = to_spec()
     gate_from_spec(spec)  # what is stored must load again
     now = time.time()
     with store.writer() as conn:
-        require_model(conn, name)
+        lock_model(conn, name)  # a move committing now sees this gate, or ran before it
         gate_id = conn.execute(
             schema.model_gates.insert().values(
                 name=name, alias=alias, spec=json.dumps(spec, sort_keys=True), created=now
@@ -57,9 +58,11 @@ def add_gate(name: str, alias: str, gate: Gate, *, store: Store | None = None) -
 
 def remove_gate(name: str, gate_id: int, *, store: Store | None = None) -> GateRule:
     store = store or get_store()
+    check_model_name(name)
     table = schema.model_gates
     with store.writer() as conn:
-        rows = _rules(conn, name, None, gate_id)
+        lock_model(conn, name)
+        rows = rules_for(conn, name, gate_id=gate_id)
         if not rows:
             raise NotFoundError(
                 f"model {name!r} has no gate #{gate_id}; `cairn models gates {name}` lists them"
@@ -77,19 +80,17 @@ def list_gates(
 ) -> list[GateRule]:
     """The gates of `name` (of one alias, if given), oldest first."""
     store = store or get_store()
+    check_model_name(name)
     with store.reader() as conn:
         require_model(conn, name)
-        return _rules(conn, name, alias)
+        return rules_for(conn, name, alias)
 
 
-def gates_for(conn: sa.Connection, name: str, alias: str) -> list[GateRule]:
-    """The gates a move of `name@alias` runs, read on the caller's connection."""
-    return _rules(conn, name, alias)
-
-
-def _rules(
-    conn: sa.Connection, name: str, alias: str | None, gate_id: int | None = None
+def rules_for(
+    conn: sa.Connection, name: str, alias: str | None = None, *, gate_id: int | None = None
 ) -> list[GateRule]:
+    """The gates of `name` (of one alias; the one numbered `gate_id`), oldest first, read on
+    the caller's connection: a move of `name@alias` runs these."""
     table = schema.model_gates
     query = sa.select(table).where(table.c.name == name).order_by(table.c.id)
     if alias is not None:

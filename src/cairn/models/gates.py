@@ -18,7 +18,6 @@ is a failed result whose reason is the exception.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import math
 import re
@@ -33,12 +32,13 @@ import sqlalchemy as sa
 from cairn.errors import CairnError, InvalidValueError
 from cairn.models.check import check_in_fresh_process
 from cairn.models.evaluation import Holdout, load_holdout, metric_named, score
+from cairn.models.flavors.classpath import import_path
+from cairn.models.ownership import DAY_S
 from cairn.models.signature import FrameSchema, Signature
 from cairn.models.versions import ModelVersion, get_model
 from cairn.states import TextEnum
 from cairn.store import Store, schema
 
-DAY = 86400.0
 FUNCTION_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
@@ -462,11 +462,11 @@ class OwnerActiveGate(_SpecGate):
                 owner=owner,
             )  # fmt: skip
         age = time.time() - last
-        passed = age < self.days * DAY
+        passed = age < self.days * DAY_S
         within = "within" if passed else "not within"
         return self._result(
-            passed, f"owner {owner} last acted {age / DAY:.1f} days ago, {within} {self.days}",
-            age / DAY, owner=owner, last_active=last,
+            passed, f"owner {owner} last acted {age / DAY_S:.1f} days ago, {within} {self.days}",
+            age / DAY_S, owner=owner, last_active=last,
         )  # fmt: skip
 
 
@@ -506,7 +506,7 @@ class CustomGate(_SpecGate):
 
     def check(self, candidate: Candidate) -> GateResult:
         try:
-            function = _import_function(self.function)
+            function = import_path(self.function)
         except (ImportError, AttributeError) as exc:
             return self._result(
                 False, f"cannot import {self.function}: {_name(exc)}: {exc}", error=_name(exc)
@@ -529,14 +529,6 @@ class CustomGate(_SpecGate):
             )
         passed = bool(returned)
         return self._result(passed, reason or f"{self.function} returned {passed}")
-
-
-def _import_function(path: str) -> Any:
-    module_name, _, qualname = path.partition(":")
-    found: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        found = getattr(found, part)
-    return found
 
 
 def _is_bool(value: object) -> bool:

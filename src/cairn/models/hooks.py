@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -80,7 +81,7 @@ def add_hook(
     kinds = parse_events(events)
     if secret is None:
         secret = secrets.token_hex(32)
-    elif not secret or len(secret) > SECRET_MAX_CHARS:
+    elif not isinstance(secret, str) or not secret or len(secret) > SECRET_MAX_CHARS:
         raise InvalidValueError(
             f"a hook secret must be 1 to {SECRET_MAX_CHARS} characters: give another, "
             "or none to have one generated"
@@ -188,6 +189,8 @@ def deliveries(
 ) -> list[Delivery]:
     """The latest deliveries (newest first), of one hook and in one status if asked."""
     store = store or get_store()
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidValueError(f"limit must be a whole number >= 1, got {limit!r}")
     table = schema.hook_deliveries
     query = sa.select(table).order_by(table.c.id.desc()).limit(limit)
     if hook_id is not None:
@@ -213,12 +216,21 @@ def deliveries(
 
 def parse_events(events: Iterable[HookEvent | str]) -> frozenset[HookEvent]:
     """The events named by `events` (members, names, or one comma-separated string)."""
-    names = events.split(",") if isinstance(events, str) else list(events)
     known = ", ".join(kind.value for kind in HookEvent)
+    if isinstance(events, str):
+        names: list[object] = events.split(",")
+    elif isinstance(events, Iterable):
+        names = list(events)
+    else:
+        raise InvalidValueError(
+            f"events are names ({known}) in a list or one comma-separated string, got {events!r}"
+        )
     kinds = set()
     for name in names:
+        if not isinstance(name, str):  # members are str too
+            raise InvalidValueError(f"a hook event is a name ({known}), got {name!r}")
         try:
-            kinds.add(HookEvent(name.strip() if isinstance(name, str) else name))
+            kinds.add(HookEvent(name.strip()))
         except ValueError:
             raise InvalidValueError(f"unknown hook event {name!r}: choose from {known}") from None
     if not kinds:
@@ -227,6 +239,13 @@ def parse_events(events: Iterable[HookEvent | str]) -> frozenset[HookEvent]:
 
 
 def _check_url(url: str) -> None:
+    if isinstance(url, str) and any(
+        c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in url
+    ):
+        raise InvalidValueError(
+            f"webhook URL {url!r} contains whitespace or a control character: give the URL "
+            "alone, with spaces percent-encoded (%20)"
+        )
     try:
         parts = urlsplit(url) if isinstance(url, str) else None
         port = parts and parts.port  # a port that is not a number from 0 to 65535 raises

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 from cairn.errors import InvalidValueError
 from cairn.models import audit
-from cairn.models.versions import require_model
+from cairn.models.references import check_model_name, check_owner
+from cairn.models.versions import lock_model
 from cairn.states import TextEnum
 from cairn.store import Store, get_store, schema
 from cairn.store.nodes import Relation, artifact_node_sql
@@ -44,14 +45,14 @@ def transfer(
 ) -> str:
     """Hand `name` over to `new_owner`; returns the previous owner."""
     store = store or get_store()
-    if not isinstance(new_owner, str) or not new_owner.strip():
-        raise InvalidValueError(f"the new owner must be a user or team name, got {new_owner!r}")
+    check_model_name(name)
+    check_owner(new_owner, "the new owner")
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidValueError(f"reason must be text, got {reason!r}")
     models = schema.models
     with store.writer() as conn:
-        require_model(conn, name)
-        before = conn.execute(
-            sa.select(models.c.owner).where(models.c.name == name).with_for_update()
-        ).scalar()
+        lock_model(conn, name)
+        before = conn.execute(sa.select(models.c.owner).where(models.c.name == name)).scalar()
         if before == new_owner:
             return before
         conn.execute(models.update().where(models.c.name == name).values(owner=new_owner))
@@ -77,12 +78,17 @@ def orphans(
 
 def _idle_models(conn: sa.Connection, cutoff: float) -> list[Orphan]:
     models, events = schema.models, schema.events
-    prefix = sa.literal("model/") + models.c.name
+    subject = sa.literal("model/") + models.c.name
+    # The versions' subjects start with "model/NAME/"; compared as a prefix, not with LIKE,
+    # whose wildcards (_ and %) a model name may contain.
+    versions_prefix = subject + "/"
+    about_a_version = (
+        sa.func.substr(events.c.subject, 1, sa.func.length(versions_prefix)) == versions_prefix
+    )
     acted = (
         sa.select(sa.func.max(events.c.ts))
         .where(
-            events.c.actor == models.c.owner,
-            sa.or_(events.c.subject == prefix, events.c.subject.like(prefix + "/%")),
+            events.c.actor == models.c.owner, sa.or_(events.c.subject == subject, about_a_version)
         )
         .scalar_subquery()
     )

@@ -30,13 +30,10 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cairn.errors import SignatureError
 from cairn.states import TextEnum
-
-if TYPE_CHECKING:
-    pass
 
 FREE = -1  # a dimension of any size: the batch dimension
 ANY = "object"
@@ -49,6 +46,20 @@ class SchemaKind(TextEnum):
 
     FRAME = "frame"
     TENSOR = "tensor"
+
+
+class ValueKind(TextEnum):
+    """What one Python value in a list or an object column is, for inferring a dtype and for
+    telling whether a value fits one."""
+
+    NONE = "none"  # None, NaN, pandas.NA: a missing value
+    BOOL = "bool"
+    INT = "int"
+    FLOAT = "float"
+    STR = "str"
+    DATETIME = "datetime"
+    SEQUENCE = "sequence"  # a list, tuple or array: a row where a value was expected
+    OTHER = "other"
 
 
 @dataclass(frozen=True)
@@ -232,44 +243,44 @@ def _values_dtype(values: Any) -> str:
     import numpy as np
 
     kinds = {_kind(v) for v in np.asarray(values, dtype=object).ravel()}
-    missing = "none" in kinds
-    kinds.discard("none")
+    missing = ValueKind.NONE in kinds
+    kinds.discard(ValueKind.NONE)
     if not kinds:
         return ANY
-    if kinds == {"bool"}:
+    if kinds == {ValueKind.BOOL}:
         return "float64" if missing else "bool"
-    if kinds <= {"bool", "int"}:
+    if kinds <= {ValueKind.BOOL, ValueKind.INT}:
         return "float64" if missing else "int64"
-    if kinds <= {"bool", "int", "float"}:
+    if kinds <= {ValueKind.BOOL, ValueKind.INT, ValueKind.FLOAT}:
         return "float64"
-    if kinds == {"str"}:
+    if kinds == {ValueKind.STR}:
         return TEXT
-    if kinds == {"datetime"}:
+    if kinds == {ValueKind.DATETIME}:
         return "datetime64[ns]"
     return ANY
 
 
-def _kind(value: object) -> str:
+def _kind(value: object) -> ValueKind:
     import numpy as np
 
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "none"
+        return ValueKind.NONE
     if isinstance(value, bool | np.bool_):
-        return "bool"
+        return ValueKind.BOOL
     if isinstance(value, int | np.integer):
-        return "int"
+        return ValueKind.INT
     if isinstance(value, float | np.floating):
-        return "float"
+        return ValueKind.FLOAT
     if isinstance(value, str):
-        return "str"
+        return ValueKind.STR
     if isinstance(value, datetime.datetime | np.datetime64):
-        return "datetime"
+        return ValueKind.DATETIME
     if isinstance(value, list | tuple | np.ndarray):
-        return "sequence"
+        return ValueKind.SEQUENCE
     pd = _pandas_if_loaded()
     if pd is not None and value is pd.NA:
-        return "none"
-    return type(value).__qualname__
+        return ValueKind.NONE
+    return ValueKind.OTHER
 
 
 # --- conforming -----------------------------------------------------------------------------
@@ -457,7 +468,7 @@ def _to_array(value: object) -> Any:
         arr = np.array(value, dtype=object)
     except ValueError:
         arr = None  # ragged at a depth NumPy cannot hold even as objects
-    if arr is None or (arr.size and any(_kind(v) == "sequence" for v in arr.ravel())):
+    if arr is None or (arr.size and any(_kind(v) is ValueKind.SEQUENCE for v in arr.ravel())):
         raise SignatureError("rows have different lengths")
     if arr.ndim == 0:
         raise SignatureError("no rows: give at least one")
@@ -487,12 +498,12 @@ def _cast(where: str, values: Any, expected: str) -> Any:
     return values.astype(want)
 
 
-_ACCEPTED_KINDS = {  # dtype kind -> the kinds of Python values that fit it
-    "f": {"bool", "int", "float", "none"},
-    "i": {"bool", "int"},
-    "u": {"bool", "int"},
-    "b": {"bool"},
-    "M": {"datetime", "none"},
+_ACCEPTED_KINDS = {  # NumPy dtype kind -> the kinds of Python values that fit it
+    "f": {ValueKind.BOOL, ValueKind.INT, ValueKind.FLOAT, ValueKind.NONE},
+    "i": {ValueKind.BOOL, ValueKind.INT},
+    "u": {ValueKind.BOOL, ValueKind.INT},
+    "b": {ValueKind.BOOL},
+    "M": {ValueKind.DATETIME, ValueKind.NONE},
 }
 
 
@@ -502,7 +513,7 @@ def _cast_objects(where: str, values: Any, expected: str) -> Any:
     flat = values.ravel()
     kinds = [_kind(v) for v in flat]
     if expected == TEXT:
-        accepted = {"str", "none"}
+        accepted = {ValueKind.STR, ValueKind.NONE}
     else:
         want = np.dtype(expected)
         accepted = _ACCEPTED_KINDS.get(want.kind, set())
@@ -513,16 +524,19 @@ def _cast_objects(where: str, values: Any, expected: str) -> Any:
                 if values.ndim == 1
                 else f"index {tuple(int(n) for n in np.unravel_index(i, values.shape))}"
             )
+            what = type(flat[i]).__qualname__ if kind is ValueKind.OTHER else kind
             got = (
                 f"a missing value at {at}"
-                if kind == "none"
-                else f"object ({kind} {flat[i]!r:.40} at {at})"
+                if kind is ValueKind.NONE
+                else f"object ({what} {flat[i]!r:.40} at {at})"
             )
             raise SignatureError(f"{where}: expected {expected}, got {got}")
     if expected == TEXT:
         return values
     if want.kind == "f":
-        flat = np.array([math.nan if k == "none" else v for k, v in zip(kinds, flat, strict=True)])
+        flat = np.array(
+            [math.nan if k is ValueKind.NONE else v for k, v in zip(kinds, flat, strict=True)]
+        )
     try:
         return np.asarray(flat, dtype=object).astype(want).reshape(values.shape)
     except (OverflowError, ValueError, TypeError) as exc:

@@ -15,10 +15,18 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from cairn.errors import CairnError, InvalidValueError, NotFoundError
+from cairn.errors import CairnError, InvalidValueError, NotFoundError, VersionContentionError
 from cairn.models import audit, delivery, hooks
 from cairn.models.flavors.registry import detect, flavor_named
-from cairn.models.references import LATEST, ModelRef, parse_ref, parse_version
+from cairn.models.references import (
+    LATEST,
+    ModelRef,
+    check_model_name,
+    check_owner,
+    no_model,
+    parse_ref,
+    parse_version,
+)
 from cairn.models.signature import conform, infer_signature
 from cairn.store import Store, get_store, schema
 from cairn.store.moments import When, checked_timestamp
@@ -95,10 +103,14 @@ def register(
     `example` (a few input rows) is checked against the model, stored, and gives the
     version its signature."""
     store = store or get_store()
-    check_name(name, "model name")
+    check_model_name(name)
+    if not isinstance(description, str):
+        raise InvalidValueError(f"description must be text, got {description!r}")
     tag_values = _checked_tags(tags)
     model, run_id = _model_and_run(store, model_or_ref, run)
     owner = _owner_for(store, name, owner)
+    with store.reader() as conn:
+        _refuse_other_kinds(conn, name)
     impl = flavor_named(flavor) if flavor is not None else detect(model)
     signature = None
     if example is not None:
@@ -127,33 +139,59 @@ def register(
         "run_id": run_id,
     }
     for _ in range(MAX_REGISTER_RETRIES):
+        attempt = _Attempt()
         try:
             with store.writer() as conn:
-                version, queued = _insert_version(conn, name, digest, row, tag_values)
-            if queued:
-                delivery.kick(store)
-            return get_version(f"{name}/{version}", store=store)
-        except sa.exc.IntegrityError:
-            # Another writer took this version number (or created the model) first.
+                version, queued = _insert_version(conn, name, digest, row, tag_values, attempt)
+        except sa.exc.IntegrityError as exc:
             existing = _version_with_digest(store, name, digest)
             if existing is not None:
                 return existing
-    raise CairnError(
-        f"could not register {name!r}: other writers kept taking the next version number"
+            if not _taken(store, name, attempt):
+                raise CairnError(
+                    f"could not register {name!r}: the database refused the new version "
+                    f"({exc.orig})"
+                ) from exc
+            continue  # another writer took the number (or created the model) first
+        if queued:
+            delivery.kick(store)
+        return get_version(ModelRef(name, version=version), store=store)
+    raise VersionContentionError(
+        f"could not register {name!r}: other writers kept taking the next version number; try again"
     )
 
 
+@dataclass
+class _Attempt:
+    """What one try at inserting a version meant to take, so that after an IntegrityError
+    `_taken` can tell contention (another writer took it first) from any other refusal."""
+
+    new_model: bool = False
+    version: int | None = None
+    artifact_version: int | None = None
+
+
 def _insert_version(
-    conn: sa.Connection, name: str, digest: str, row: dict, tag_values: dict[str, str]
+    conn: sa.Connection,
+    name: str,
+    digest: str,
+    row: dict,
+    tag_values: dict[str, str],
+    attempt: _Attempt,
 ) -> tuple[int, bool]:
-    """The new version's number, and whether webhook deliveries were queued."""
+    """The new version's number, and whether webhook deliveries were queued; or the number
+    of a version another writer registered these bytes as meanwhile (nothing written)."""
     models, versions = schema.models, schema.model_versions
     now = time.time()
-    model = conn.execute(
-        sa.select(models.c.name).where(models.c.name == name).with_for_update()
-    ).first()
-    if model is None:
+    if lock_model(conn, name, missing_ok=True):
+        # Under the lock, so a writer that registered the same bytes since `register` looked
+        # is seen: identical bytes stay one version.
+        same = _number_with_digest(conn, name, digest)
+        if same is not None:
+            return same, False
+    else:
         _refuse_other_kinds(conn, name)
+        attempt.new_model = True
         conn.execute(
             models.insert().values(
                 name=name, owner=row["owner"], description=row["description"], created=now
@@ -162,16 +200,12 @@ def _insert_version(
     latest = conn.execute(
         sa.select(sa.func.max(versions.c.version)).where(versions.c.name == name)
     ).scalar()
-    version = (latest or 0) + 1
+    version = attempt.version = (latest or 0) + 1
+    attempt.artifact_version = next_version(conn, name)
     artifact = insert_artifact(
-        conn,
-        row["run_id"],
-        name,
-        next_version(conn, name),
-        KIND,
-        digest,
+        conn, row["run_id"], name, attempt.artifact_version, KIND, digest,
         {"model_version": version},
-    )
+    )  # fmt: skip
     conn.execute(
         versions.insert().values(
             name=name, version=version, artifact_id=artifact.id, created=now, **row
@@ -192,6 +226,28 @@ def _insert_version(
     )  # fmt: skip
     queued = hooks.enqueue(conn, event, hooks.HookEvent.VERSION, {"name": name, "version": version})
     return version, bool(queued)
+
+
+def _taken(store: Store, name: str, attempt: _Attempt) -> bool:
+    """Whether another writer now holds what `attempt` tried to create."""
+    models, versions, artifacts = schema.models, schema.model_versions, schema.artifacts
+    queries = []
+    if attempt.new_model:
+        queries.append(sa.select(models.c.name).where(models.c.name == name))
+    if attempt.version is not None:
+        queries.append(
+            sa.select(versions.c.version).where(
+                versions.c.name == name, versions.c.version == attempt.version
+            )
+        )
+    if attempt.artifact_version is not None:
+        queries.append(
+            sa.select(artifacts.c.id).where(
+                artifacts.c.name == name, artifacts.c.version == attempt.artifact_version
+            )
+        )
+    with store.reader() as conn:
+        return any(conn.execute(query).first() is not None for query in queries)
 
 
 def _refuse_other_kinds(conn: sa.Connection, name: str) -> None:
@@ -248,8 +304,7 @@ def _owner_for(store: Store, name: str, owner: str | None) -> str:
                 "(owner='alice')"
             )
         return current
-    if not isinstance(owner, str) or not owner.strip():
-        raise InvalidValueError(f"owner must be a user or team name, got {owner!r}")
+    check_owner(owner)
     if current is not None and owner != current:
         raise InvalidValueError(
             f"model {name!r} is owned by {current!r}; `cairn models transfer {name} {owner}` "
@@ -271,16 +326,21 @@ def _predict_example(impl: object, model: object, example: object) -> object:
 
 
 def _version_with_digest(store: Store, name: str, digest: str) -> ModelVersion | None:
-    versions, artifacts = schema.model_versions, schema.artifacts
     with store.reader() as conn:
-        number = conn.execute(
-            sa.select(versions.c.version)
-            .join(artifacts, artifacts.c.id == versions.c.artifact_id)
-            .where(versions.c.name == name, artifacts.c.digest == digest)
-            .order_by(versions.c.version)
-            .limit(1)
-        ).scalar()
-    return None if number is None else get_version(f"{name}/{number}", store=store)
+        number = _number_with_digest(conn, name, digest)
+    return None if number is None else get_version(ModelRef(name, version=number), store=store)
+
+
+def _number_with_digest(conn: sa.Connection, name: str, digest: str) -> int | None:
+    """The first version of `name` whose payload is `digest`."""
+    versions, artifacts = schema.model_versions, schema.artifacts
+    return conn.execute(
+        sa.select(versions.c.version)
+        .join(artifacts, artifacts.c.id == versions.c.artifact_id)
+        .where(versions.c.name == name, artifacts.c.digest == digest)
+        .order_by(versions.c.version)
+        .limit(1)
+    ).scalar()
 
 
 def _versions_query() -> sa.Select:
@@ -406,7 +466,33 @@ def require_model(conn: sa.Connection, name: str) -> None:
         sa.select(schema.models.c.name).where(schema.models.c.name == name)
     ).first()
     if found is None:
-        raise NotFoundError(f"no model {name!r}; `cairn models ls` lists the models")
+        raise no_model(name)
+
+
+def lock_model(conn: sa.Connection, name: str, *, missing_ok: bool = False) -> bool:
+    """Hold model `name`'s row until `conn`'s transaction ends, so that writers of one
+    model's versions, aliases and archival take turns and each sees what the one before it
+    committed (a PostgreSQL row lock; SQLite's writer lock already serializes every writer).
+    Returns whether the model exists; a missing model is a NotFoundError unless
+    `missing_ok`."""
+    models = schema.models
+    found = (
+        conn.execute(
+            sa.select(models.c.name).where(models.c.name == name).with_for_update()
+        ).first()
+        is not None
+    )
+    if not found and not missing_ok:
+        raise no_model(name)
+    return found
+
+
+def archived_at(conn: sa.Connection, name: str, number: int) -> float | None:
+    """When version `number` of `name` was archived, as `conn` sees it; None if it is not."""
+    versions = schema.model_versions
+    return conn.execute(
+        sa.select(versions.c.archived).where(versions.c.name == name, versions.c.version == number)
+    ).scalar()
 
 
 def _tags_and_aliases(
@@ -432,6 +518,7 @@ def list_versions(
 ) -> list[ModelVersion]:
     """Every version of `name`, oldest first."""
     store = store or get_store()
+    check_model_name(name)
     query = _versions_query().where(schema.model_versions.c.name == name)
     if not include_archived:
         query = query.where(schema.model_versions.c.archived.is_(None))
@@ -444,9 +531,9 @@ def list_versions(
 
 def get_model(name: str, *, store: Store | None = None) -> ModelInfo:
     store = store or get_store()
-    infos = _model_infos(store, name)
+    infos = _model_infos(store, check_model_name(name))
     if not infos:
-        raise NotFoundError(f"no model {name!r}; `cairn models ls` lists the models")
+        raise no_model(name)
     return infos[0]
 
 
@@ -504,37 +591,55 @@ def _model_infos(store: Store, name: str | None) -> list[ModelInfo]:
 
 def archive(name: str, version: int | str, *, store: Store | None = None) -> ModelVersion:
     """Retire a version: `latest` skips it, and no alias may move to it. A version an alias
-    points to cannot be archived."""
-    store = store or get_store()
-    number = parse_version(version)
-    target = get_version(ModelRef(name, version=number), store=store)
-    if target.archived is not None:
-        return target
+    points to cannot be archived; `unarchive` brings it back."""
+    return _set_archived(name, version, True, store or get_store())
+
+
+def unarchive(name: str, version: int | str, *, store: Store | None = None) -> ModelVersion:
+    """Bring an archived version back: `latest` counts it again and aliases may move to it."""
+    return _set_archived(name, version, False, store or get_store())
+
+
+def _set_archived(name: str, version: int | str, archive: bool, store: Store) -> ModelVersion:
+    check_model_name(name)
+    ref = ModelRef(name, version=parse_version(version))
+    number = get_version(ref, store=store).version
     with store.writer() as conn:
-        aliases = schema.model_aliases
-        holding = sorted(
+        # The lock makes an alias move that is committing now visible here (and this
+        # archival visible to the next move), so an alias never lands on an archived version.
+        lock_model(conn, name)
+        before = archived_at(conn, name, number)
+        if (before is not None) != archive:  # else it is as asked already: nothing to record
+            if archive:
+                _refuse_aliased(conn, name, number)
+            after = time.time() if archive else None
             conn.execute(
-                sa.select(aliases.c.alias).where(
-                    aliases.c.name == name, aliases.c.version == number
+                schema.model_versions.update()
+                .where(
+                    schema.model_versions.c.name == name, schema.model_versions.c.version == number
                 )
-            ).scalars()
-        )
-        if holding:
-            raise InvalidValueError(
-                f"{name}/{number} is what {', '.join(holding)} point(s) to; move or delete "
-                f"the alias first (`cairn models promote {name} OTHER_VERSION {holding[0]}`)"
+                .values(archived=after)
             )
-        now = time.time()
+            audit.record(
+                conn, audit.Action.ARCHIVE if archive else audit.Action.UNARCHIVE,
+                audit.model_subject(name, number), before={"archived": before},
+                after={"archived": after},
+            )  # fmt: skip
+    return get_version(ref, store=store)
+
+
+def _refuse_aliased(conn: sa.Connection, name: str, number: int) -> None:
+    aliases = schema.model_aliases
+    holding = sorted(
         conn.execute(
-            schema.model_versions.update()
-            .where(schema.model_versions.c.name == name, schema.model_versions.c.version == number)
-            .values(archived=now)
+            sa.select(aliases.c.alias).where(aliases.c.name == name, aliases.c.version == number)
+        ).scalars()
+    )
+    if holding:
+        raise InvalidValueError(
+            f"{name}/{number} is what {', '.join(holding)} point(s) to; move or delete "
+            f"the alias first (`cairn models promote {name} OTHER_VERSION {holding[0]}`)"
         )
-        audit.record(
-            conn, audit.Action.ARCHIVE, audit.model_subject(name, number),
-            before={"archived": None}, after={"archived": now},
-        )  # fmt: skip
-    return get_version(ModelRef(name, version=number), store=store)
 
 
 def set_tag(
@@ -551,6 +656,7 @@ def delete_tag(
 
 
 def _change_tag(name: str, key: str, value: str | None, version: int | None, store: Store) -> None:
+    check_model_name(name)
     check_name(key, "tag name")
     number = 0 if version is None else parse_version(version)
     if number:

@@ -1,5 +1,5 @@
-"""A class named by an importable path, `module:QualName`, so a payload can say which class
-rebuilds it without pickling the class."""
+"""An object named by an importable path, `module:QualName`, so a payload (or a stored gate)
+can say which class or function rebuilds it without pickling it."""
 
 from __future__ import annotations
 
@@ -22,13 +22,19 @@ def class_path(cls: type) -> str:
     return path
 
 
+def import_path(path: str) -> object:
+    """What `module:QualName` names; ImportError or AttributeError if nothing."""
+    module_name, _, qualname = path.partition(":")
+    found: object = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return found
+
+
 def import_class(path: str) -> type:
     """The class `module:QualName` names."""
-    module_name, _, qualname = path.partition(":")
     try:
-        found: object = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            found = getattr(found, part)
+        found = import_path(path)
     except (ImportError, AttributeError) as exc:
         raise FlavorError(f"cannot import {path}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(found, type):
