@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cairn.errors import WorkspaceNotFoundError
+from cairn.errors import InvalidValueError, WorkspaceNotFoundError
 
 DIRNAME = ".cairn"
 DB_FILENAME = "cairn.db"
@@ -72,10 +72,17 @@ def init_root(path: Path) -> Path:
     return root
 
 
+MAX_USER_LENGTH = 255
+
+
 def current_user() -> str:
     """Who acts, for the audit log: CAIRN_USER, else the login name."""
     named = os.environ.get("CAIRN_USER", "").strip()
     if named:
+        if len(named) > MAX_USER_LENGTH or not named.isprintable():
+            raise InvalidValueError(
+                f"CAIRN_USER must be a printable name of at most {MAX_USER_LENGTH} characters"
+            )
         return named
     try:
         return getpass.getuser()

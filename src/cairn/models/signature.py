@@ -440,6 +440,9 @@ def _conform_tensor(schema: TensorSchema, inputs: object) -> Any:
             f"expected an array ({schema}), got rows of named columns; give an ndarray or a "
             "list of rows"
         )
+    fast = _numeric_rows(schema, inputs)
+    if fast is not None:
+        return fast
     arr = _to_array(inputs)
     if arr.ndim != len(schema.shape):
         hint = "; one row is [row]" if arr.ndim == len(schema.shape) - 1 else ""
@@ -451,6 +454,42 @@ def _conform_tensor(schema: TensorSchema, inputs: object) -> Any:
         if want != FREE and want != got:
             raise SignatureError(f"dimension {axis}: expected {want}, got {got}")
     return _cast("input", arr, schema.dtype)
+
+
+def _numeric_rows(schema: TensorSchema, inputs: object) -> Any:
+    """Lists of numbers that fit as they are, converted by NumPy in one call, or None.
+
+    The careful path looks at every value in Python (about 100 us for one row of 64); a
+    server gets rows of plain numbers nearly always. Python numbers go into any float dtype,
+    and into an integer dtype only as integers in its range; everything else (and every
+    misfit) takes the careful path, which says what is wrong."""
+    import numpy as np
+
+    if not isinstance(inputs, list) or schema.dtype in (ANY, TEXT):
+        return None
+    try:
+        arr = np.array(inputs)
+    except (ValueError, TypeError, OverflowError):  # ragged, or an int beyond 64 bits
+        return None
+    want = np.dtype(schema.dtype)
+    if arr.ndim != len(schema.shape) or any(
+        w not in (FREE, g) for w, g in zip(schema.shape, arr.shape, strict=True)
+    ):
+        return None
+    kind = arr.dtype.kind
+    fits = (
+        (want.kind == "f" and kind in "biuf")
+        or (want.kind in "iu" and kind in "biu" and _within(arr, want))
+        or (want.kind == "b" and kind == "b")
+    )
+    return arr.astype(want, copy=False) if fits else None
+
+
+def _within(arr: Any, want: Any) -> bool:
+    import numpy as np
+
+    info = np.iinfo(want)
+    return arr.size == 0 or (arr.min() >= info.min and arr.max() <= info.max)
 
 
 def _to_array(value: object) -> Any:

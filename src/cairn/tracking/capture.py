@@ -283,14 +283,14 @@ def capture_environment() -> dict:
 
 def process_identity() -> dict:
     """Who and where: stored on the run row itself, queried often."""
-    return dict(_identity_of(os.getpid()))
+    # The user is read each time: CAIRN_USER may change within a process, and the audit log
+    # reads it each time too.
+    return {**_identity_of(os.getpid()), "user": current_user()}
 
 
 @functools.cache
 def _identity_of(pid: int) -> dict:  # by pid: a forked child is another process
-    user = current_user()
     return {
-        "user": user,
         "host": socket.gethostname(),
         "pid": pid,
         "pid_started": psutil.Process().create_time(),
