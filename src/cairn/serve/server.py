@@ -105,6 +105,9 @@ def _worker(host: str, port: int, log_level: str) -> None:
         http="httptools",
         log_level=log_level,
         access_log=False,
+        # Not behind a proxy by default: no X-Forwarded-* rewriting on every request.
+        proxy_headers=False,
+        server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     uvicorn.Server(config).run(sockets=[sock])
