@@ -129,12 +129,13 @@ def mlflow_show(client, name: str) -> int:
 
 
 def cairn_ls_cli() -> None:
-    """`cairn models ls` in process: the query and the table, printed to nowhere."""
+    """`cairn models ls` in process, as typed (its first 100 models, the count of all): the
+    query and the table, printed to nowhere."""
     from cairn.cli import models as cli
     from cairn.cli.output import console
 
     with console.capture():
-        cli.list_command(as_json=False, columns=None)
+        cli.list_command(as_json=False, columns=None, limit=100)
 
 
 def cairn_show_cli(name: str) -> None:
@@ -186,7 +187,7 @@ def main() -> None:
     assert counts[0] == counts[1] == counts[2], counts  # + the forest, in cairn only
     assert len(cairn.models.list_versions(probe)) == args.versions == mlflow_show(client, probe)
     cases: dict[str, Callable[[], object]] = {
-        "ls: cairn models ls (query + table)": cairn_ls_cli,
+        "ls: cairn models ls (query + first 100 as a table)": cairn_ls_cli,
         "ls: cairn.models.list_models()": cairn.models.list_models,
         "ls: MLflow search_registered_models (all pages)": lambda: mlflow_ls(client),
         "show: cairn models show NAME (query + table)": lambda: cairn_show_cli(probe),

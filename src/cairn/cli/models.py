@@ -49,14 +49,20 @@ def _aliases(aliases: dict[str, int] | tuple[str, ...]) -> tuple[str, ...]:
 
 
 @app.command("ls")
-def list_command(as_json: bool = JsonOption, columns: ColumnsOption = None) -> None:
-    """Every model: owner, versions, aliases."""
-    found = models.list_models()
+def list_command(
+    as_json: bool = JsonOption,
+    columns: ColumnsOption = None,
+    limit: int = typer.Option(100, "--limit", min=0, help="Models to show (0: all)."),
+) -> None:
+    """The models by name: owner, versions, aliases."""
+    every = models.list_models()
+    found = every[:limit] if limit else every
     if as_json:
         print_json([_plain(m) for m in found])
         return
+    shown = f"{len(found):,} of {len(every):,} model(s); --limit 0 shows all"
     print_table(
-        f"{len(found)} model(s)",
+        f"{len(every):,} model(s)" if len(found) == len(every) else shown,
         [
             Column("name", 0),
             Column("owner", 1, Fit.CLIP),
