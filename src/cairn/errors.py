@@ -96,3 +96,12 @@ class OverloadedError(CairnError):
 class PredictError(CairnError):
     """A model that raised inside predict: the server's fault, answered with the request id
     and logged, while the server goes on serving."""
+
+
+class AuthError(CairnError):
+    """A token that cannot be trusted: missing, malformed, forged, expired or revoked (401),
+    or a command about keys and tokens that cannot be done (a key that exists, none at all)."""
+
+
+class ForbiddenError(CairnError):
+    """A valid token that does not grant what the request needs (403)."""

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("reproduce",),
     ("tuning",),
     ("models",),
+    ("auth",),
     ("serve",),
     ("cairn",),  # the public API (`import cairn`), assembled from every layer above
     ("demo",),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _PG_MIGRATION_LOCK = 0x6361_6972  # "cair": any constant shared by all cairn processes

@@ -314,3 +314,28 @@ predictions = sa.Table(
     sa.Column("fallback", sa.Boolean, nullable=False),  # the straggler default answered
     sa.Index("ix_predictions_name_version_ts", "name", "version", "ts"),
 )
+
+auth_keys = sa.Table(
+    "auth_keys",
+    metadata,
+    # The workspace's root public keys: the current one, and retired ones still valid for a
+    # grace period after a rotation. Private keys never enter the store.
+    sa.Column("public_key", sa.String(128), primary_key=True),  # hex
+    sa.Column("algorithm", sa.String(32), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("retired", sa.Float, nullable=True),
+    sa.Column("valid_until", sa.Float, nullable=True),  # a retired key's end of grace
+)
+
+revocations = sa.Table(
+    "revocations",
+    metadata,
+    # Revocation ids of revoked tokens (one per block): every server refuses a token that
+    # carries any of them.
+    sa.Column("revocation_id", sa.String(256), primary_key=True),  # hex
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=True),  # whose token it was
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Index("ix_revocations_ts", "ts"),
+)

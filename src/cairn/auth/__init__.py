@@ -1,0 +1,1 @@
+"""Capability tokens (Biscuit, WAVE's model): keys, grants, attenuation, revocation."""
