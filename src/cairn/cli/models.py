@@ -214,14 +214,30 @@ def history_command(name: str, as_json: bool = JsonOption, columns: ColumnsOptio
 
 
 def _detail(detail: dict) -> tuple[str, ...]:
+    """An event's detail as key=value tokens: a change as before->after, a record's fields
+    flattened, a gate's verdict and reason, digests shortened."""
     shown = dict(detail)
-    if "before" in shown or "after" in shown:
-        shown = {"change": f"{shown.pop('before', '-')}->{shown.pop('after', '-')}", **shown}
+    before, after = shown.pop("before", None), shown.pop("after", None)
+    for side in (before, after):
+        if isinstance(side, dict):  # a record made or removed: its fields
+            shown = {**side, **shown}
+    scalars = not isinstance(before, dict) and not isinstance(after, dict)
+    if scalars and (before is not None or after is not None):
+        shown = {"change": f"{_short(before)}->{_short(after)}", **shown}
     result = shown.pop("result", None)
     if isinstance(result, dict):
         shown["gate"] = "pass" if result.get("passed") else "fail"
         shown["why"] = result.get("reason", "")
-    return tuple(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in shown.items())
+    return tuple(f"{k}={_short(v)}" for k, v in shown.items() if v is not None)
+
+
+def _short(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        is_digest = len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+        return value[:12] if is_digest else value
+    return json.dumps(value, default=str)
 
 
 @app.command("transfer")
