@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from cairn.cli import artifacts, datasets, models, predictions, runs, steps, tune
+from cairn.cli import auth as auth_cli
 from cairn.cli.lineage import lineage_command
 from cairn.cli.output import console, errors, print_json, size
 from cairn.cli.serve import serve_command
@@ -25,6 +26,7 @@ app.add_typer(steps.app, name="step")
 app.add_typer(tune.app, name="tune")
 app.add_typer(models.app, name="models")
 app.add_typer(predictions.app, name="predictions")
+app.add_typer(auth_cli.app, name="auth")
 app.command("lineage")(lineage_command)
 app.command("serve")(serve_command)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
 from cairn.cli.output import Column, ColumnsOption, console, print_json, print_table, when
-from cairn.serve.predictions import PredictionRecord, get_prediction, list_predictions
 from cairn.store import get_store
+
+if TYPE_CHECKING:  # the serve extra is imported only by the commands that need it
+    from cairn.serve.predictions import PredictionRecord
 
 app = typer.Typer(
     help="Predictions `cairn serve` logged (a sample, 1 % by default): inputs, outputs, "
@@ -24,6 +27,8 @@ SHOWN_CHARS = 2_000  # of inputs or outputs, before --json
 @app.command("show")
 def show_command(prediction_id: str, as_json: bool = JsonOption) -> None:
     """One prediction: model version, time, route, latency, inputs and outputs."""
+    from cairn.serve.predictions import get_prediction
+
     record = get_prediction(get_store(create=False), prediction_id)
     if as_json:
         print_json(dataclasses.asdict(record))
@@ -58,6 +63,8 @@ def list_command(
     columns: ColumnsOption = None,
 ) -> None:
     """The newest logged predictions."""
+    from cairn.serve.predictions import list_predictions
+
     found = list_predictions(get_store(create=False), name=model, limit=limit)
     if as_json:
         print_json([dataclasses.asdict(r) for r in found])
