@@ -105,3 +105,8 @@ class AuthError(CairnError):
 
 class ForbiddenError(CairnError):
     """A valid token that does not grant what the request needs (403)."""
+
+
+class BlobKeyError(CairnError):
+    """A blob encrypted under a key that is not given (CAIRN_BLOBS_KEY unset, or without
+    that key)."""

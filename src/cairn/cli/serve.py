@@ -30,6 +30,9 @@ def serve_command(
     ),
     max_body: int = typer.Option(8 * 1024 * 1024, "--max-body", min=1, help="Body limit, bytes."),
     max_rows: int = typer.Option(10_000, "--max-rows", min=1, help="Rows a request may hold."),
+    auth: bool = typer.Option(
+        False, "--auth", help="Require `Authorization: Bearer TOKEN` on all but liveness."
+    ),
 ) -> None:
     """Serve registry aliases over HTTP: v1, Open Inference Protocol v2, MLflow /invocations."""
     from cairn.serve.server import is_loopback, serve
@@ -46,8 +49,13 @@ def serve_command(
         defaults={k: _json(v, k) for k, v in (_pair(text, "--default") for text in default)},
         max_body_bytes=max_body,
         max_rows=max_rows,
+        auth=auth,
     )
-    if not is_loopback(host):
+    if auth:
+        from cairn.auth import public_key
+
+        public_key()  # refuse now, not in every worker: no root key, no token can pass
+    elif not is_loopback(host):
         errors.print(
             f"[yellow]warning:[/] serving on {host}, not loopback, without --auth: anyone who "
             "can reach this address can query these models",

@@ -3,6 +3,9 @@ path), everything else through Starlette (`routes.py`).
 
 Every response to bad input is a 4xx with a JSON body (`statuses.py` maps cairn's errors);
 anything else that goes wrong is a 500 carrying the request id it was logged under.
+
+With `auth` set, a guard (`guard.py`) admits each request before it reaches its route, the
+hot path included; cairn's auth extra is imported only then.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 
@@ -30,6 +34,9 @@ from cairn.serve.settings import ServeSettings
 from cairn.serve.statuses import error_response
 from cairn.store import Store, get_store
 
+if TYPE_CHECKING:
+    from cairn.serve.guard import Guard, Need
+
 log = logging.getLogger("cairn.serve")
 V1_PREFIX, V1_SUFFIX = "/v1/models/", "/predict"
 JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -45,6 +52,13 @@ class ServeApp:
         self.metrics = Metrics(os.environ.get(MULTIPROC_ENV))
         self.predictor: Predictor | None = None
         self.starlette = Starlette(routes=routes(self), lifespan=self._lifespan)
+        self.guard: Guard | None = None
+        self._v1_need: Need | None = None
+        if settings.auth:
+            from cairn.serve.guard import NEEDS, V1_PREDICT, Guard
+
+            names = [ref.name for ref in settings.refs()]
+            self.guard, self._v1_need = Guard(self.starlette.routes, names), NEEDS[V1_PREDICT]
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Starlette) -> AsyncIterator[None]:
@@ -57,6 +71,11 @@ class ServeApp:
             fleet, predictions, self.metrics, cache, self.settings.max_rows,
             self.settings.slo_ms / 1000.0,
         )  # fmt: skip
+        if self.guard is not None:
+            from cairn.auth import public_key
+
+            public_key(store)  # no root key: no token could ever be accepted
+            self.guard.open(store)
         await fleet.start()
         follower = asyncio.get_running_loop().create_task(fleet.follow())
         try:
@@ -64,6 +83,8 @@ class ServeApp:
         finally:
             follower.cancel()
             await fleet.stop()
+            if self.guard is not None:  # its last events are a few rows: written at once
+                self.guard.close()
             try:  # a large backlog takes seconds to write: not on the event loop
                 await asyncio.get_running_loop().run_in_executor(None, predictions.close)
             except CairnError as exc:
@@ -86,12 +107,20 @@ class ServeApp:
                 if name and "/" not in name:
                     await self._predict_v1(scope, receive, send, name)
                     return
+        if self.guard is not None and scope["type"] == "http":
+            try:
+                self.guard.admit(scope)
+            except Exception as exc:  # a refusal, or a server still starting
+                await _respond(send, *error_response(exc))
+                return
         await self.starlette(scope, receive, send)
 
     async def _predict_v1(self, scope: dict, receive, send, name: str) -> None:
         started = time.perf_counter()
         version: int | str = "-"
         try:
+            if self.guard is not None:
+                self.guard.check(scope, self._v1_need, name)
             if self.predictor is None:
                 raise CairnError("the server has not started")
             body = await read_body(scope, receive, self.settings.max_body_bytes)
@@ -105,15 +134,19 @@ class ServeApp:
             status, extra = 200, []
         except Exception as exc:  # every failure still gets a JSON answer
             status, payload, extra = error_response(exc)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [*JSON_HEADERS, (b"content-length", str(len(payload)).encode()), *extra],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await _respond(send, status, payload, extra)
         self.metrics.request(self.label(name), version, "v1", status, time.perf_counter() - started)
+
+
+async def _respond(send, status: int, payload: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*JSON_HEADERS, (b"content-length", str(len(payload)).encode()), *extra],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
 
 
 class _BatchMetrics:

@@ -27,6 +27,7 @@ moves, and `/metrics` shows the replica that answered.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from cairn.config import find_workspace
 from cairn.serve.app import create_app
 from cairn.serve.server import check
 from cairn.serve.settings import ServeSettings
+from cairn.store.blobs import KEY_VARIABLE
 
 if TYPE_CHECKING:
     from ray.serve import Application
@@ -63,6 +65,8 @@ def deployment(
         **settings.to_env(),
         "CAIRN_STORE": workspace.store_url,
         "CAIRN_BLOBS": workspace.blobs_url,
+        # An encrypted workspace's keys (or the key file's path, which every node must see).
+        **({KEY_VARIABLE: os.environ[KEY_VARIABLE]} if os.environ.get(KEY_VARIABLE) else {}),
     }
     options["runtime_env"] = runtime_env
     ingress = serve.deployment(

@@ -26,6 +26,7 @@ class ServeSettings:
     max_body_bytes: int = 8 * 1024 * 1024
     max_rows: int = 10_000
     poll_s: float = 1.0  # how often the registry is asked whether an alias moved
+    auth: bool = False  # every route but liveness requires a token (`guard.py`)
 
     def refs(self) -> list[ModelRef]:
         refs = [parse_ref(text) for text in self.models]

@@ -12,8 +12,10 @@ import orjson
 from ulid import ULID
 
 from cairn.errors import (
+    AuthError,
     CairnError,
     FlavorError,
+    ForbiddenError,
     GateRefusedError,
     InvalidNameError,
     InvalidValueError,
@@ -25,9 +27,12 @@ from cairn.errors import (
     SignatureError,
     UnsupportedMediaTypeError,
 )
+from cairn.serve.bearer import challenge
 
 # Most specific first: the first class an error is an instance of decides.
 STATUSES: tuple[tuple[type[CairnError], int], ...] = (
+    (AuthError, 401),
+    (ForbiddenError, 403),
     (UnsupportedMediaTypeError, 415),
     (PayloadTooLargeError, 413),
     (RequestError, 400),
@@ -52,9 +57,12 @@ def status_of(error: CairnError) -> int:
 
 
 def headers_of(error: CairnError) -> dict[str, str]:
-    """Headers an error's response carries: when to retry an overloaded server."""
+    """Headers an error's response carries: when to retry an overloaded server, how to
+    authenticate to one that refused the request's token."""
     if isinstance(error, OverloadedError):
         return {"retry-after": str(max(1, round(error.retry_after)))}
+    if isinstance(error, AuthError):
+        return {"www-authenticate": challenge(error)}
     return {}
 
 
