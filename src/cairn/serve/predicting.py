@@ -13,6 +13,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
+
 from cairn.errors import NotFoundError, OverloadedError, PayloadTooLargeError
 from cairn.models.signature import conform
 from cairn.serve.cache import PredictionCache
@@ -170,8 +172,6 @@ def _consume(task: asyncio.Future) -> None:
 
 def _same(a: object, b: object) -> bool:
     try:
-        import numpy as np
-
         return bool(np.array_equal(np.asarray(a), np.asarray(b)))
     except Exception:  # outputs numpy cannot compare are simply counted as disagreeing
         return False

@@ -111,7 +111,7 @@ class Fleet:
     async def _load(self, name: str, number: int) -> ServedVersion:
         loop = asyncio.get_running_loop()
         version = await loop.run_in_executor(
-            self._pool, lambda: get_version(ModelRef(name, version=number), store=self.store)
+            self._pool, self._resolve, ModelRef(name, version=number)
         )
         model = await loop.run_in_executor(self._pool, load_version, self.store, version)
         batcher = None
