@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,16 +20,18 @@ from tests.conftest import ROOT
 # Trials 0-3 finish; from trial 4 on they announce themselves and block, so the kill finds
 # some running.
 SCRIPT = """
-import threading, cairn
+import sys, threading, cairn
 
 def objective(trial):
     if trial.number >= 4:
-        print("started", trial.number, flush=True)
+        # One write per line: print writes the text and the newline apart, so two trial
+        # threads printing at once could run their lines together.
+        sys.stdout.write(f"started {trial.number}\\n"); sys.stdout.flush()
         threading.Event().wait()
     return -(trial.params["x"] - 0.3) ** 2
 
 def announce(record):
-    print("ended", record.number, flush=True)
+    sys.stdout.write(f"ended {record.number}\\n"); sys.stdout.flush()
 
 cairn.tune(objective, {"x": cairn.uniform(0, 1)}, "score", "max", n_trials=8,
            executor="thread", max_concurrent=2, name="resumable", sampler="random",
@@ -60,8 +63,8 @@ def _run_until_four_trials_ended_and_one_blocks_then_kill(cwd: Path) -> None:
     try:
         seen: dict[str, set[int]] = {"ended": set(), "started": set()}
         for line in child.stdout:
-            event, number = line.split()
-            seen[event].add(int(number))
+            for event, number in re.findall(r"(ended|started) (\d+)", line):
+                seen[event].add(int(number))
             if len(seen["ended"]) == 4 and seen["started"]:
                 break
         assert seen["ended"] == {0, 1, 2, 3}
