@@ -48,7 +48,14 @@ class _Server(uvicorn.Server):
 @contextmanager
 def running(settings: ServeSettings, app: ServeApp | None = None) -> Iterator[str]:
     """A server for `settings` on 127.0.0.1 (a port of its own), until the block ends."""
-    app = app or ServeApp(settings)
+    with listening(app or ServeApp(settings)) as url:
+        yield url
+
+
+@contextmanager
+def listening(app: object) -> Iterator[str]:
+    """Any ASGI app on 127.0.0.1 (a port of its own) once its lifespan started, until the
+    block ends."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, loop="uvloop", http="httptools", log_level="warning",

@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "cairn"
 
 # Lowest first; the packages and modules on one line are one layer.
 LAYERS: list[tuple[str, ...]] = [
-    ("config", "errors", "states", "atomic"),
+    ("config", "errors", "states", "atomic", "readable"),
     ("codecs",),
     ("store",),
     ("tracking",),
@@ -26,9 +26,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("pipeline",),
     ("reproduce",),
     ("tuning",),
+    ("rl",),
     ("models",),
     ("auth",),
     ("serve",),
+    ("ui",),
     ("cairn",),  # the public API (`import cairn`), assembled from every layer above
     ("demo",),
     ("cli",),

@@ -12,6 +12,7 @@ from cairn.cli import auth as auth_cli
 from cairn.cli.lineage import lineage_command
 from cairn.cli.output import console, errors, print_json, size
 from cairn.cli.serve import serve_command
+from cairn.cli.ui import ui_command
 from cairn.errors import CairnError
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.add_typer(predictions.app, name="predictions")
 app.add_typer(auth_cli.app, name="auth")
 app.command("lineage")(lineage_command)
 app.command("serve")(serve_command)
+app.command("ui")(ui_command)
 
 
 @app.command()

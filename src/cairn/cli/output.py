@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +25,11 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn.errors import CairnError
+
+# The CLI's commands take these from here with the table helpers; the UI shares them.
+from cairn.readable import duration as duration
+from cairn.readable import number as number
+from cairn.readable import size as size
 from cairn.states import RunStatus, TrialState
 
 console = Console()
@@ -58,35 +62,9 @@ def when(ts: float | None, *, short: bool = False) -> str:
     return moment.strftime("%Y-%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
-
-
-def number(value: object) -> str:
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return str(value)
-        return f"{value:.4g}"
-    return json.dumps(value) if not isinstance(value, str) else value
-
-
 def pairs(values: Mapping[str, object]) -> tuple[str, ...]:
     """`key=value` tokens, by key, for a Fit.WRAP cell."""
     return tuple(f"{k}={number(v)}" for k, v in sorted(values.items()))
-
-
-def size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 STATUS_STYLE = {

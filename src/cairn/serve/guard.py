@@ -18,7 +18,7 @@ A path no route matches needs a token but no right: it answers 404 (405) either 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -78,7 +78,14 @@ class Guard:
     Built with the app; `open` (in the lifespan) gives it the verifier and the denial log,
     one of each per app, so decisions are cached across requests."""
 
-    def __init__(self, routes: Iterable[BaseRoute], served: Iterable[str]) -> None:
+    def __init__(
+        self,
+        routes: Iterable[BaseRoute],
+        served: Iterable[str],
+        read_token: Callable[[dict], str] = bearer_token,
+    ) -> None:
+        """`read_token`: where a request's token comes from (the UI also takes a cookie)."""
+        self._read_token = read_token
         self._routes: list[tuple[Route, Need | None]] = []
         for route in routes:
             path = getattr(route, "path", repr(route))
@@ -108,7 +115,7 @@ class Guard:
                 if need is None:
                     return None
                 return self.check(scope, need, self._name(need, scope, child))
-        bearer_token(scope)  # no route: a token is still needed to hear so
+        self._read_token(scope)  # no route: a token is still needed to hear so
         return None
 
     def check(self, scope: dict, need: Need, name: str) -> Principal:
@@ -118,7 +125,7 @@ class Guard:
         try:
             if self._verifier is None:
                 raise OverloadedError("the server is still starting", 1.0)
-            token = bearer_token(scope)
+            token = self._read_token(scope)
             return self._verifier.authorize(token, need.operation, need.kind, name)
         except (AuthError, ForbiddenError) as exc:
             if self._denials is not None:

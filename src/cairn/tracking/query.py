@@ -118,6 +118,7 @@ def search_runs(
     order_by: str | list[str] | None = None,
     *,
     limit: int | None = None,
+    offset: int = 0,
     store: Store | None = None,
     as_of: float | None = None,
 ) -> list[RunRecord]:
@@ -127,18 +128,67 @@ def search_runs(
     list of them; a key may be quoted (metrics.`val acc`). Runs without the key come last;
     a metric's NaN comes after its numbers; params order numbers before text, and `desc`
     reverses that.
+    limit, offset: one page of them (the UI's runs table).
     as_of: epoch seconds; the runs as they were then (see `cairn.as_of`).
     """
     store = store or get_store()
-    experiments = schema.experiments
-    conditions = []
-    if experiment is not None:
-        named = sa.select(experiments.c.id).where(experiments.c.name == experiment)
-        conditions.append(schema.runs.c.experiment_id.in_(named.scalar_subquery()))
     orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
     return _load(
-        store, conditions, filter, [parse_order(o) for o in orders], limit=limit, as_of=as_of
+        store,
+        _in_experiment(experiment),
+        filter,
+        [parse_order(o) for o in orders],
+        limit=limit,
+        offset=offset,
+        as_of=as_of,
     )
+
+
+def count_runs(
+    experiment: str | None = None,
+    filter: str | None = None,
+    *,
+    store: Store | None = None,
+    as_of: float | None = None,
+) -> int:
+    """How many runs `search_runs` with the same arguments finds (without a limit)."""
+    store = store or get_store()
+    with store.reader() as conn:
+        query, _ = _select(conn, store, _in_experiment(experiment), filter, [], as_of)
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+        ).scalar_one()
+
+
+def metric_ranges(
+    run_ids: list[str], keys: list[str] | None = None, *, store: Store | None = None
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """{run: {key: (min, max)}} over each metric's whole history; NaN is left out, and a
+    metric that was only ever NaN reads (nan, nan)."""
+    store = store or get_store()
+    m = schema.metrics
+    found: dict[str, dict[str, tuple[float, float]]] = {}
+    with store.reader() as conn:
+        for start in range(0, len(run_ids), 500):
+            where = [m.c.run_id.in_(run_ids[start : start + 500])]
+            if keys is not None:
+                where.append(m.c.key.in_(keys))
+            query = (
+                sa.select(m.c.run_id, m.c.key, sa.func.min(m.c.value), sa.func.max(m.c.value))
+                .where(*where)
+                .group_by(m.c.run_id, m.c.key)
+            )
+            for run_id, key, low, high in conn.execute(query):
+                found.setdefault(run_id, {})[key] = (_nan_if_null(low), _nan_if_null(high))
+    return found
+
+
+def _in_experiment(experiment: str | None) -> list[sa.ColumnElement[bool]]:
+    if experiment is None:
+        return []
+    experiments = schema.experiments
+    named = sa.select(experiments.c.id).where(experiments.c.name == experiment)
+    return [schema.runs.c.experiment_id.in_(named.scalar_subquery())]
 
 
 def latest_metrics_as_of(ts: float) -> sa.Subquery:
@@ -206,42 +256,56 @@ def _sort_columns(
     return joined, [missing, way(numbers_first), way(table.c.num), way(text)]
 
 
+def _select(
+    conn: sa.Connection,
+    store: Store,
+    conditions: list[sa.ColumnElement[bool]],  # on `runs` alone
+    filter: str | None,
+    orders: list[OrderKey],
+    as_of: float | None,
+) -> tuple[sa.Select, sa.FromClause]:
+    """The query for the runs matching, in order, and the latest-metrics table it read."""
+    runs, experiments = schema.runs, schema.experiments
+    latest = schema.latest_metrics if as_of is None else latest_metrics_as_of(as_of)
+    conditions = [*conditions] if as_of is None else [*conditions, runs.c.started <= as_of]
+    columns = _attributes(liveness.observe(conn, *conditions), as_of)
+    if filter:
+        conditions.append(
+            parse_filter(filter, dialect=store.dialect, latest=latest, attributes=columns)
+        )
+    source = runs.join(experiments, experiments.c.id == runs.c.experiment_id)
+    sort = []
+    for key in orders:
+        joined, sort_columns = _sort_columns(key, columns, latest, store.dialect)
+        if joined is not None:
+            source = source.outerjoin(*joined)
+        sort.extend(sort_columns)
+    query = (
+        sa.select(
+            *(c for c in runs.c if c.name not in ("status", "ended")),
+            columns["status"].label("status"),
+            columns["ended"].label("ended"),
+            experiments.c.name.label("experiment"),
+        )
+        .select_from(source)
+        .where(*conditions)
+        .order_by(*sort, runs.c.started.desc(), runs.c.id.desc())
+    )
+    return query, latest
+
+
 def _load(
     store: Store,
     conditions: list[sa.ColumnElement[bool]],  # on `runs` alone
     filter: str | None = None,
     orders: list[OrderKey] | None = None,
     limit: int | None = None,
+    offset: int = 0,
     as_of: float | None = None,
 ) -> list[RunRecord]:
-    runs, experiments = schema.runs, schema.experiments
-    latest = schema.latest_metrics if as_of is None else latest_metrics_as_of(as_of)
-    conditions = [*conditions] if as_of is None else [*conditions, runs.c.started <= as_of]
     with store.reader() as conn:
-        columns = _attributes(liveness.observe(conn, *conditions), as_of)
-        if filter:
-            conditions.append(
-                parse_filter(filter, dialect=store.dialect, latest=latest, attributes=columns)
-            )
-        source = runs.join(experiments, experiments.c.id == runs.c.experiment_id)
-        sort = []
-        for key in orders or []:
-            joined, sort_columns = _sort_columns(key, columns, latest, store.dialect)
-            if joined is not None:
-                source = source.outerjoin(*joined)
-            sort.extend(sort_columns)
-        query = (
-            sa.select(
-                *(c for c in runs.c if c.name not in ("status", "ended")),
-                columns["status"].label("status"),
-                columns["ended"].label("ended"),
-                experiments.c.name.label("experiment"),
-            )
-            .select_from(source)
-            .where(*conditions)
-            .order_by(*sort, runs.c.started.desc(), runs.c.id.desc())
-            .limit(limit)
-        )
+        query, latest = _select(conn, store, conditions, filter, orders or [], as_of)
+        query = query.limit(limit).offset(offset or None)
         rows = conn.execute(query).all()
         ids = [r.id for r in rows]
         params = _by_run(conn, schema.params, ids, lambda r: json.loads(r.value))
@@ -283,3 +347,25 @@ def _by_run(conn: sa.Connection, table: sa.FromClause, ids: list[str], convert) 
 
 def _nan_if_null(value: float | None) -> float:
     return math.nan if value is None else value
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    name: str
+    runs: int
+    last_started: float | None
+
+
+def list_experiments(*, store: Store | None = None) -> list[ExperimentSummary]:
+    """Every experiment with how many runs it holds, most recently active first."""
+    store = store or get_store()
+    runs, experiments = schema.runs, schema.experiments
+    last = sa.func.max(runs.c.started)
+    query = (
+        sa.select(experiments.c.name, sa.func.count(runs.c.id), last)
+        .select_from(experiments.outerjoin(runs, runs.c.experiment_id == experiments.c.id))
+        .group_by(experiments.c.id, experiments.c.name)
+        .order_by(sa.case((last.is_(None), 1), else_=0), last.desc(), experiments.c.name)
+    )
+    with store.reader() as conn:
+        return [ExperimentSummary(name, count, ts) for name, count, ts in conn.execute(query)]

@@ -1,0 +1,331 @@
+"""The models (`/models`), one model (`/models/{name}`) and their API: versions, aliases and
+every move of them, the owner, the gates and what they said, the audit events. The one
+write of the UI is here: promoting a version (`POST /models/{name}/promote`, and the same
+under /api/), which calls what `cairn models promote` calls, so the alias's gates run.
+
+A write must come from the UI's own pages: a browser says where a request comes from
+(Sec-Fetch-Site, Origin), and a cross-site one is refused, so another site cannot make a
+visitor's browser move an alias. A request without either header is not a browser's
+(a script, curl) and is let through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cairn.errors import (
+    CairnError,
+    ForbiddenError,
+    GateRefusedError,
+    RequestError,
+    UnsupportedMediaTypeError,
+)
+from cairn.models import (
+    AliasMove,
+    ModelInfo,
+    ModelVersion,
+    alias_history,
+    get_model,
+    history,
+    list_gates,
+    list_models,
+    list_versions,
+    set_alias,
+)
+from cairn.models.audit import Action
+from cairn.serve.statuses import status_of
+from cairn.store import Store
+from cairn.store.events import Event
+from cairn.ui.web import api, page, store_of
+
+SAME_ORIGIN_SITES = ("same-origin", "none")  # "none": the user's own navigation
+PROMOTE_FIELDS = ("alias", "version", "force", "reason")
+FORM_TYPE = "application/x-www-form-urlencoded"
+FORM_BOOLEANS = {"on": True, "true": True, "": False, "false": False}  # a checkbox's values
+
+
+def info_json(info: ModelInfo) -> dict:
+    return {
+        "name": info.name,
+        "owner": info.owner,
+        "description": info.description,
+        "created": info.created,
+        "updated": info.updated,
+        "versions": info.versions,
+        "latest": info.latest,
+        "aliases": info.aliases,
+        "tags": info.tags,
+    }
+
+
+def version_json(v: ModelVersion) -> dict:
+    return {
+        "version": v.version,
+        "flavor": v.flavor,
+        "owner": v.owner,
+        "description": v.description,
+        "run_id": v.run_id,
+        "created": v.created,
+        "archived": v.archived,
+        "digest": v.digest,
+        "aliases": list(v.aliases),
+        "tags": v.tags,
+        "node": v.node,
+    }
+
+
+def move_json(move: AliasMove) -> dict:
+    return {
+        "id": move.id,
+        "alias": move.alias,
+        "previous": move.previous,
+        "version": move.version,
+        "actor": move.actor,
+        "ts": move.ts,
+        "reason": move.reason,
+        "overridden": list(move.overridden),
+        "results": [r.to_json() for r in move.results],
+    }
+
+
+def event_json(event: Event) -> dict:
+    return {
+        "id": event.id,
+        "ts": event.ts,
+        "actor": event.actor,
+        "action": event.action,
+        "subject": event.subject,
+        "detail": event.detail,
+    }
+
+
+def gate_run_json(event: Event) -> dict:
+    """A `gate.run` event as one gate's result: which version, for which alias, and why."""
+    result = event.detail.get("result", {})
+    return {
+        "event": event.id,
+        "ts": event.ts,
+        "actor": event.actor,
+        "version": int(event.subject.rsplit("/", 1)[1]),
+        "alias": event.detail.get("alias"),
+        "gate": result.get("gate"),
+        "passed": bool(result.get("passed")),
+        "reason": result.get("reason"),
+        "value": result.get("value"),
+        "abandoned": event.detail.get("abandoned"),
+    }
+
+
+def models_list(request: Request) -> list[dict]:
+    return [info_json(m) for m in list_models(store=store_of(request))]
+
+
+def models_api(request: Request) -> Response:
+    return api(models_list(request))
+
+
+def models_page(request: Request) -> Response:
+    return page(request, "models.html", models=models_list(request))
+
+
+def model_data(store: Store, name: str) -> dict:
+    """Everything the model page shows; newest first for moves, gate runs and events."""
+    info = get_model(name, store=store)
+    events = history(name, store=store)
+    return {
+        "model": info_json(info),
+        "versions": [version_json(v) for v in list_versions(name, store=store)],
+        "moves": [move_json(m) for m in reversed(alias_history(name, store=store))],
+        "gates": [
+            {"id": r.id, "alias": r.alias, "gate": r.gate.describe(), "spec": r.gate.to_spec(),
+             "created": r.created}
+            for r in list_gates(name, store=store)
+        ],  # fmt: skip
+        "gate_runs": [gate_run_json(e) for e in reversed(events) if e.action == Action.GATE_RUN],
+        "events": [event_json(e) for e in reversed(events)],
+    }
+
+
+def model_api(request: Request) -> Response:
+    return api(model_data(store_of(request), request.path_params["name"]))
+
+
+def model_page(request: Request) -> Response:
+    return _model_page(request)
+
+
+def _model_page(
+    request: Request, status: int = 200, *, outcome: dict | None = None, fragment: bool = False
+) -> Response:
+    """The model page, or (`fragment`, for htmx) the promotion's outcome with the sections a
+    move changes, swapped in out of band."""
+    data = model_data(store_of(request), request.path_params["name"])
+    return page(
+        request, "model.html", status,
+        data=data, outcome=outcome, fragment=fragment, describe=describe_detail,
+    )  # fmt: skip
+
+
+def describe_detail(detail: dict) -> str:
+    """An audit event's detail in one line: the change as before → after, a gate's verdict
+    and reason, then the other fields as key=value."""
+    parts = []
+    if "before" in detail or "after" in detail:
+        parts.append(f"{_text(detail.get('before'))} → {_text(detail.get('after'))}")
+    for key, value in detail.items():
+        if key in ("before", "after"):
+            continue
+        if key == "result" and isinstance(value, dict):
+            verdict = "pass" if value.get("passed") else "fail"
+            parts.append(f"{verdict}: {value.get('gate')}: {value.get('reason')}")
+        else:
+            parts.append(f"{key}={_text(value)}")
+    return " · ".join(parts)
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "none"
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def check_same_origin(request: Request) -> None:
+    """Refuse (403) a write a browser sent from another origin: by Sec-Fetch-Site, which
+    browsers set and pages cannot; else (older browsers) by Origin against Host."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site not in SAME_ORIGIN_SITES:
+            raise ForbiddenError(
+                f"a {site} request cannot promote a model; use the UI's own page"
+            )
+        return
+    origin = request.headers.get("origin")
+    if origin is not None:
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        if origin != own:
+            raise ForbiddenError(
+                f"a request from {origin} cannot promote a model here ({own}); use the UI's "
+                "own page"
+            )
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What a promote request asks for: move `alias` to `version`; `force` (with a
+    `reason`) moves it even if gates refuse."""
+
+    alias: str
+    version: int
+    force: bool = False
+    reason: str | None = None
+
+    @classmethod
+    def read(cls, fields: Mapping[str, object]) -> Promotion:
+        """The promotion a JSON body or a form asks for; a missing or mistyped field is a
+        RequestError (400). Form fields are text: a version's digits, a checkbox's "on"."""
+        unknown = sorted(set(fields) - set(PROMOTE_FIELDS))
+        if unknown:
+            raise RequestError(f"unknown field(s) {', '.join(unknown)}: give alias, version, "
+                               "and optionally force and reason")  # fmt: skip
+        alias, version = fields.get("alias"), fields.get("version")
+        if not isinstance(alias, str) or not alias.strip():
+            raise RequestError("alias is required: the alias to move, e.g. production")
+        if isinstance(version, str) and version.strip().isdigit():
+            version = int(version)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise RequestError(f"version must be a version number, got {version!r}")
+        force = fields.get("force", False)
+        if isinstance(force, str):
+            force = FORM_BOOLEANS.get(force.lower(), force)
+        if not isinstance(force, bool):
+            raise RequestError(f"force must be true or false, got {force!r}")
+        reason = fields.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise RequestError(f"reason must be text, got {reason!r}")
+        return cls(alias.strip(), version, force, (reason or "").strip() or None)
+
+    async def run(self, store: Store, name: str) -> AliasMove:
+        """The move, as `cairn models promote` makes it: its gates run (off the event loop:
+        they load models and may take minutes)."""
+        return await run_in_threadpool(
+            set_alias, name, self.alias, self.version,
+            reason=self.reason, force=self.force, store=store,
+        )  # fmt: skip
+
+
+async def promote_api(request: Request) -> Response:
+    check_same_origin(request)
+    name = request.path_params["name"]
+    store = store_of(request)
+    get_model(name, store=store)  # an unknown model is a 404 before the body is read
+    try:
+        fields = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"the body must be JSON: {exc}") from None
+    if not isinstance(fields, dict):
+        raise RequestError('the body is a JSON object: {"alias": "production", "version": 3}')
+    promotion = Promotion.read(fields)
+    try:
+        move = await promotion.run(store, name)
+    except GateRefusedError as exc:
+        return api(refusal_json(exc), 409)
+    return api(move_json(move))
+
+
+def refusal_json(exc: GateRefusedError) -> dict:
+    return {"error": str(exc), "type": type(exc).__name__, "reasons": list(exc.reasons)}
+
+
+async def promote_form(request: Request) -> Response:
+    """The page's promote form. A refusal or a bad field is shown beside the form, with
+    what was typed kept: with htmx (`HX-Request`) as a fragment with the sections a move
+    changes, always 200 so htmx swaps it in; without, as the whole page with the error's
+    status (409 for a refusal)."""
+    check_same_origin(request)
+    name = request.path_params["name"]
+    store = store_of(request)
+    get_model(name, store=store)  # an unknown model is the 404 page, not an outcome
+    fields = {k: v for k, v in (await form_fields(request)).items() if k in PROMOTE_FIELDS}
+    fragment = request.headers.get("hx-request") == "true"
+    try:
+        move = await Promotion.read(fields).run(store, name)
+    except GateRefusedError as exc:
+        outcome, status = {"refused": refusal_json(exc), "fields": fields}, 409
+    except CairnError as exc:
+        outcome, status = {"error": str(exc), "fields": fields}, status_of(exc)
+    else:
+        outcome, status = {"move": move_json(move), "fields": {}}, 200
+    return _model_page(request, 200 if fragment else status, outcome=outcome, fragment=fragment)
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The form's fields, the last value of each (a form posts no files, so it is read
+    without a multipart parser)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != FORM_TYPE:
+        raise UnsupportedMediaTypeError(f"the form is posted as {FORM_TYPE}, not {kind!r}")
+    try:
+        text = (await request.body()).decode()
+    except UnicodeDecodeError:
+        raise RequestError("the form is not UTF-8 text") from None
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/models", models_page),
+        Route("/models/{name}", model_page),
+        Route("/models/{name}/promote", promote_form, methods=["POST"]),
+        Route("/api/models", models_api),
+        Route("/api/models/{name}", model_api),
+        Route("/api/models/{name}/promote", promote_api, methods=["POST"]),
+    ]
+

@@ -1,0 +1,99 @@
+"""What every page and API route shares: JSON and HTML responses, templates, and reading
+query parameters into checked values (bad ones are a RequestError, so a 400, never a 500)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from cairn.errors import ForbiddenError, RequestError
+from cairn.readable import duration, number, size
+from cairn.store import Store
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates.filters.update(when=_when, took=duration, number=lambda v: number(v, 6), size=size)
+
+
+def store_of(request: Request) -> Store:
+    return request.app.state.store
+
+
+def page(request: Request, template: str, status: int = 200, **context: object) -> HTMLResponse:
+    """The page `template` rendered with `context`; a request from htmx for a fragment
+    (`HX-Request`) gets the same template, whose blocks decide what it shows."""
+    html = templates.get_template(template).render(
+        request=request, path=request.url.path, **context
+    )
+    return HTMLResponse(html, status)
+
+
+def api(value: object, status: int = 200) -> Response:
+    """`value` as JSON (NaN and infinities become null, as JSON has neither)."""
+    return Response(
+        orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
+        status,
+        media_type="application/json",
+    )
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise RequestError(f"{name} must be a whole number, not {text!r}") from None
+    if not low <= value <= high:
+        raise RequestError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def query_list(request: Request, name: str) -> list[str]:
+    """A comma-separated parameter (or the parameter repeated) as a list, empty parts left
+    out: `?runs=A,B` and `?runs=A&runs=B` mean the same."""
+    return [
+        part.strip()
+        for value in request.query_params.getlist(name)
+        for part in value.split(",")
+        if part.strip()
+    ]
+
+
+def query_text(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name, "").strip()
+    return value or None
+
+
+def check_same_origin(request: Request) -> None:
+    """Refuse a state-changing request another site's page made the browser send (CSRF):
+    the browser says where it came from in Sec-Fetch-Site or Origin; a script's request
+    without either (curl, httpx) is not a browser's and passes."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site not in ("same-origin", "none"):
+            raise ForbiddenError(f"a {site} request may not change anything here")
+        return
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        raise ForbiddenError(f"a request from {origin} may not change anything here")
