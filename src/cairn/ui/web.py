@@ -38,13 +38,15 @@ def store_of(request: Request) -> Store:
     return request.app.state.store
 
 
-def page(request: Request, template: str, status: int = 200, **context: object) -> HTMLResponse:
-    """The page `template` rendered with `context`; a request from htmx for a fragment
-    (`HX-Request`) gets the same template, whose blocks decide what it shows."""
+def page(
+    request: Request, template: str, status_code: int = 200, **context: object
+) -> HTMLResponse:
+    """The page `template` rendered with `context`. htmx requests get the whole page too and
+    take the part they show with `hx-select`: one template, one URL, for both."""
     html = templates.get_template(template).render(
         request=request, path=request.url.path, **context
     )
-    return HTMLResponse(html, status)
+    return HTMLResponse(html, status_code)
 
 
 def api(value: object, status: int = 200) -> Response:
