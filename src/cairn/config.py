@@ -7,8 +7,11 @@ from the `.cairn/` folder above the current directory.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,10 +76,26 @@ def init_root(path: Path) -> Path:
 
 
 MAX_USER_LENGTH = 255
+# A server acts for whoever its request's token names, not for the user running it.
+_ACTING: ContextVar[str | None] = ContextVar("cairn_acting", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(subject: str) -> Iterator[None]:
+    """Within the block (and the thread or task it runs in), `current_user()` is `subject`."""
+    token = _ACTING.set(subject)
+    try:
+        yield
+    finally:
+        _ACTING.reset(token)
 
 
 def current_user() -> str:
-    """Who acts, for the audit log: CAIRN_USER, else the login name."""
+    """Who acts, for the audit log: the subject of `acting_as`, else CAIRN_USER, else the
+    login name."""
+    acting = _ACTING.get()
+    if acting:
+        return acting
     named = os.environ.get("CAIRN_USER", "").strip()
     if named:
         if len(named) > MAX_USER_LENGTH or not named.isprintable():

@@ -13,6 +13,7 @@ import pytest
 from starlette.routing import Route
 
 from cairn.auth import grant, init, revoke
+from cairn.errors import NotFoundError
 from cairn.serve.guard import UnguardedRouteError
 from cairn.ui.access import COOKIE, NEEDS, Access
 from cairn.ui.app import ui_routes
@@ -97,3 +98,24 @@ def test_every_route_declares_what_it_needs() -> None:
     assert set(NEEDS) <= declared, f"needs of routes that do not exist: {set(NEEDS) - declared}"
     with pytest.raises(UnguardedRouteError, match="/api/forgotten"):
         Access(lambda *_: None, [*routes, Route("/api/forgotten", lambda r: None)])
+
+
+def test_a_promotion_needs_the_promote_right_and_is_recorded_as_the_tokens_subject(
+    runs,
+) -> None:
+    from cairn import models
+    from tests.serve.serving import register_digits
+
+    version = register_digits()
+    reader = grant("bob", ["read:model/digits"], ttl="1h")
+    promoter = grant("alice", ["promote:model/digits"], ttl="1h")
+    body = {"alias": "production", "version": version.version}
+    with ui_server(auth=True) as url:
+        refused = httpx.post(f"{url}/api/models/digits/promote", json=body, headers=bearer(reader))
+        assert refused.status_code == 403
+        with pytest.raises(NotFoundError):
+            models.get_version("digits@production")
+        moved = httpx.post(f"{url}/api/models/digits/promote", json=body, headers=bearer(promoter))
+        assert moved.status_code == 200, moved.text
+    (move,) = models.alias_history("digits", "production")
+    assert move.version == version.version and move.actor == "alice"

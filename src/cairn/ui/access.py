@@ -32,6 +32,7 @@ from cairn.states import TextEnum
 from cairn.store import Store
 from cairn.tracking.query import get_run
 from cairn.ui.failures import failure
+from cairn.ui.web import PRINCIPAL
 
 COOKIE = "cairn_token"
 EVERY = "*"
@@ -151,7 +152,10 @@ class Access:
             if match is not Match.NONE:
                 if need is not None:
                     name = self._name(need, scope, child.get("path_params", {}))
-                    self._guard.check(scope, Need(need.operation, Target.PATH, need.kind), name)
+                    principal = self._guard.check(
+                        scope, Need(need.operation, Target.PATH, need.kind), name
+                    )
+                    scope.setdefault("state", {})[PRINCIPAL] = principal
                 return
         ui_token(scope)  # no route: a token is still needed to hear so
 

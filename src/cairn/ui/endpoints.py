@@ -46,7 +46,9 @@ def checked_url(text: str) -> str:
     try:
         url = httpx.URL(text)
     except (httpx.InvalidURL, TypeError, ValueError):
-        raise RequestError(f"{text!r} is not a URL; give a server's, e.g. http://127.0.0.1:8000")
+        raise RequestError(
+            f"{text!r} is not a URL; give a server's, e.g. http://127.0.0.1:8000"
+        ) from None
     if url.scheme not in ("http", "https") or not url.host:
         raise RequestError(
             f"{text!r} is not an http(s) URL with a host; give a server's, e.g. "
@@ -89,8 +91,12 @@ async def scrape(client: httpx.AsyncClient, url: str, readings: dict[str, Readin
         "scraped": now.wall,
         "interval": interval,
         "versions": [
-            version_json(v, before.stats.versions.get((v.model, v.version)) if before else None,
-                         interval, now.wall)
+            version_json(
+                v,
+                before.stats.versions.get((v.model, v.version)) if before else None,
+                interval,
+                now.wall,
+            )
             for v in stats.ordered()
         ],  # fmt: skip
         "errors": stats.errors,
@@ -115,8 +121,8 @@ def version_json(
         "rate_over": None if rate is None else ("interval" if before is not None else "lifetime"),
         "endpoints": stats.by_endpoint,
         "latency_s": buckets_json(stats.latency),
-        "batch_size": buckets_json(stats.batch_size),
-        "batch_rows": buckets_json(stats.batch_rows),
+        "batch_size": buckets_json(stats.batch_size, interpolate=False),
+        "batch_rows": buckets_json(stats.batch_rows, interpolate=False),
         "cache": {
             "hits": stats.cache_hits,
             "misses": stats.cache_misses,
@@ -125,11 +131,13 @@ def version_json(
     }
 
 
-def buckets_json(buckets: Buckets) -> dict:
+def buckets_json(buckets: Buckets, interpolate: bool = True) -> dict:
+    """Count, mean and quantiles; without `interpolate`, each quantile is its bucket's upper
+    bound (batch sizes are counts: "at most 8")."""
     return {
         "count": buckets.count,
         "mean": buckets.mean,
-        **{name: buckets.quantile(q) for name, q in QUANTILES.items()},
+        **{name: buckets.quantile(q, interpolate) for name, q in QUANTILES.items()},
     }
 
 

@@ -11,6 +11,8 @@ visitor's browser move an alias. A request without either header is not a browse
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -21,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cairn.config import acting_as
 from cairn.errors import (
     CairnError,
-    ForbiddenError,
     GateRefusedError,
     RequestError,
     UnsupportedMediaTypeError,
@@ -44,11 +46,11 @@ from cairn.models.audit import Action
 from cairn.serve.statuses import status_of
 from cairn.store import Store
 from cairn.store.events import Event
-from cairn.ui.web import api, page, store_of
+from cairn.ui.web import acting_subject, api, check_same_origin, page, store_of
 
-SAME_ORIGIN_SITES = ("same-origin", "none")  # "none": the user's own navigation
 PROMOTE_FIELDS = ("alias", "version", "force", "reason")
 FORM_TYPE = "application/x-www-form-urlencoded"
+DIGEST = re.compile(r"[0-9a-f]{64}")
 FORM_BOOLEANS = {"on": True, "true": True, "": False, "false": False}  # a checkbox's values
 
 
@@ -145,10 +147,15 @@ def model_data(store: Store, name: str) -> dict:
         "versions": [version_json(v) for v in list_versions(name, store=store)],
         "moves": [move_json(m) for m in reversed(alias_history(name, store=store))],
         "gates": [
-            {"id": r.id, "alias": r.alias, "gate": r.gate.describe(), "spec": r.gate.to_spec(),
-             "created": r.created}
+            {
+                "id": r.id,
+                "alias": r.alias,
+                "gate": r.gate.describe(),
+                "spec": r.gate.to_spec(),
+                "created": r.created,
+            }
             for r in list_gates(name, store=store)
-        ],  # fmt: skip
+        ],
         "gate_runs": [gate_run_json(e) for e in reversed(events) if e.action == Action.GATE_RUN],
         "events": [event_json(e) for e in reversed(events)],
     }
@@ -175,11 +182,16 @@ def _model_page(
 
 
 def describe_detail(detail: dict) -> str:
-    """An audit event's detail in one line: the change as before → after, a gate's verdict
-    and reason, then the other fields as key=value."""
+    """An audit event's detail in one line: a change as before → after, a record made or
+    removed as its fields, a gate's verdict and reason, then the other fields as key=value.
+    A gate's spec is left out: its description (`gate`) says the same for people."""
+    before, after = detail.get("before"), detail.get("after")
     parts = []
-    if "before" in detail or "after" in detail:
-        parts.append(f"{_text(detail.get('before'))} → {_text(detail.get('after'))}")
+    records = [side for side in (before, after) if isinstance(side, dict)]
+    if records:
+        parts.extend(f"{k}={_text(v)}" for r in records for k, v in r.items() if k != "spec")
+    elif "before" in detail or "after" in detail:
+        parts.append(f"{_text(before)} → {_text(after)}")
     for key, value in detail.items():
         if key in ("before", "after"):
             continue
@@ -192,29 +204,12 @@ def describe_detail(detail: dict) -> str:
 
 
 def _text(value: object) -> str:
+    """A value for people: text as it is, a digest shortened, anything else as JSON."""
     if value is None:
         return "none"
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
-
-
-def check_same_origin(request: Request) -> None:
-    """Refuse (403) a write a browser sent from another origin: by Sec-Fetch-Site, which
-    browsers set and pages cannot; else (older browsers) by Origin against Host."""
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:
-        if site not in SAME_ORIGIN_SITES:
-            raise ForbiddenError(
-                f"a {site} request cannot promote a model; use the UI's own page"
-            )
-        return
-    origin = request.headers.get("origin")
-    if origin is not None:
-        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-        if origin != own:
-            raise ForbiddenError(
-                f"a request from {origin} cannot promote a model here ({own}); use the UI's "
-                "own page"
-            )
+    if isinstance(value, str):
+        return value[:12] if DIGEST.fullmatch(value) else value
+    return orjson.dumps(value).decode()
 
 
 @dataclass(frozen=True)
@@ -252,13 +247,19 @@ class Promotion:
             raise RequestError(f"reason must be text, got {reason!r}")
         return cls(alias.strip(), version, force, (reason or "").strip() or None)
 
-    async def run(self, store: Store, name: str) -> AliasMove:
+    async def run(self, store: Store, name: str, actor: str | None) -> AliasMove:
         """The move, as `cairn models promote` makes it: its gates run (off the event loop:
-        they load models and may take minutes)."""
-        return await run_in_threadpool(
-            set_alias, name, self.alias, self.version,
-            reason=self.reason, force=self.force, store=store,
-        )  # fmt: skip
+        they load models and may take minutes), recorded as done by `actor` (the subject of
+        the request's token under --auth), else by the user running the UI."""
+
+        def move() -> AliasMove:
+            with acting_as(actor) if actor else contextlib.nullcontext():
+                return set_alias(
+                    name, self.alias, self.version,
+                    reason=self.reason, force=self.force, store=store,
+                )  # fmt: skip
+
+        return await run_in_threadpool(move)
 
 
 async def promote_api(request: Request) -> Response:
@@ -274,7 +275,7 @@ async def promote_api(request: Request) -> Response:
         raise RequestError('the body is a JSON object: {"alias": "production", "version": 3}')
     promotion = Promotion.read(fields)
     try:
-        move = await promotion.run(store, name)
+        move = await promotion.run(store, name, acting_subject(request))
     except GateRefusedError as exc:
         return api(refusal_json(exc), 409)
     return api(move_json(move))
@@ -296,7 +297,7 @@ async def promote_form(request: Request) -> Response:
     fields = {k: v for k, v in (await form_fields(request)).items() if k in PROMOTE_FIELDS}
     fragment = request.headers.get("hx-request") == "true"
     try:
-        move = await Promotion.read(fields).run(store, name)
+        move = await Promotion.read(fields).run(store, name, acting_subject(request))
     except GateRefusedError as exc:
         outcome, status = {"refused": refusal_json(exc), "fields": fields}, 409
     except CairnError as exc:
@@ -328,4 +329,3 @@ def routes() -> list[Route]:
         Route("/api/models/{name}", model_api),
         Route("/api/models/{name}/promote", promote_api, methods=["POST"]),
     ]
-

@@ -111,8 +111,8 @@ def _best_so_far(done: list[TrialRecord], mode: Direction) -> dict[str, list]:
 
 
 def _params(trials: list[TrialRecord]) -> list[dict]:
-    """Each param the trials have: drawn ones first, numeric or categorical by its values,
-    on a log scale if it was drawn on one."""
+    """Each param the trials have, numeric or categorical by its values, on a log scale if
+    it was drawn on one; drawn numeric ones first, as the first is the one plotted."""
     found: dict[str, dict] = {}
     for trial in trials:
         for name, value in trial.params.items():
@@ -124,7 +124,7 @@ def _params(trials: list[TrialRecord]) -> list[dict]:
             if name in trial.distributions and not entry["drawn"]:
                 entry["drawn"] = True
                 entry["log"] = _log_scale(trial.distributions[name])
-    return sorted(found.values(), key=lambda p: (not p["drawn"], p["name"]))
+    return sorted(found.values(), key=lambda p: (not p["drawn"], not p["numeric"], p["name"]))
 
 
 def _log_scale(distribution: object) -> bool:

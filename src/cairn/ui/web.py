@@ -99,3 +99,12 @@ def check_same_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
         raise ForbiddenError(f"a request from {origin} may not change anything here")
+
+
+PRINCIPAL = "principal"  # where `--auth` leaves who the request acts as, in request.state
+
+
+def acting_subject(request: Request) -> str | None:
+    """The subject of the request's token under `--auth`; None without auth."""
+    principal = request.scope.get("state", {}).get(PRINCIPAL)
+    return None if principal is None else principal.subject

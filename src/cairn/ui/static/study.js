@@ -64,7 +64,7 @@
     const curve = data.best_so_far;
     draw("best-curve", "curve", {
       scales: { x: { time: false } },
-      axes: [{ label: "trial" }, { label: data.study.metric }],
+      axes: [{ label: "trial" }, { label: data.study.metric, values: (u, splits) => splits.map(number) }],
       series: [
         { label: "trial" },
         Object.assign({ label: data.study.metric }, dots("#9aa3b5")),
@@ -87,13 +87,14 @@
     const scale = { time: false };
     if (param.log) scale.distr = 3;
     if (categories) scale.range = () => [-0.5, categories.length - 0.5];
-    const axis = { label: param.name };
+    const axis = { label: param.name, values: (u, splits) => splits.map(number) };
     if (categories) {
-      axis.values = (u, splits) => splits.map((s) => (Number.isInteger(s) && categories[s] !== undefined ? categories[s] : ""));
+      const label = (s) => (Number.isInteger(s) && categories[s] !== undefined ? number(JSON.parse(categories[s])) : "");
+      axis.values = (u, splits) => splits.map(label);
     }
     draw("param-scatter", param.name, {
       scales: { x: scale },
-      axes: [axis, { label: data.study.metric }],
+      axes: [axis, { label: data.study.metric, values: (u, splits) => splits.map(number) }],
       series: [{ label: param.name }, Object.assign({ label: "completed" }, dots("#2f6fde")),
                Object.assign({ label: "pruned" }, dots("#c7ccd6"))],
     }, [xs, value("completed"), value("pruned")]);
