@@ -1,13 +1,16 @@
 """`cairn serve` under wrk, against `mlflow models serve` and a Ray Serve deployment with
 `@serve.batch`, on the same scikit-learn LogisticRegression (the digits): single-row
 predictions at 16 and 64 connections; cairn with batching off/on, cache off/on, 1 and 2
-workers, prediction logging 1 % and off; and an alias moved under load (hot reload).
+workers, prediction logging 1 % and off, auth (`--auth`, a Bearer token on every request) off
+and on; and an alias moved under load (hot reload).
 
 Every server runs as a subprocess on a free loopback port, in a fresh temporary workspace,
 alone while it is measured: started, polled until its health route answers, warmed up for a
 second, measured at each connection count, stopped (SIGTERM, then SIGKILL for whatever is
-left in its process group). The systems alternate round by round; the table has medians and
-the spread (the fastest round over the slowest).
+left in its process group). The systems alternate round by round; a cairn with auth on runs
+next to the same cairn with auth off, first on odd rounds and second on even ones, so that
+their ratio compares runs under the same load. The table has medians and the spread (the
+fastest round over the slowest).
 Run: python benchmarks/bench_serve.py [--rounds 3] [--duration 10] [--quick]
 """
 
@@ -46,6 +49,10 @@ RELOAD_STREAK = 20  # answers in a row from the new version that end a switch
 MLFLOW = "mlflow models serve (1 worker)"
 RAY = "Ray Serve, @serve.batch (1 replica)"
 RELOAD = "hot reload: cairn, 1 worker, alias moved under load"
+# The cairns also measured with auth on, as (workers, batching, cache): the fastest one-process
+# path, where verifying a token weighs most, and the one compared with the anchors.
+AUTH_TWINS = ((1, True, True), (1, True, False))
+SUBJECT = "bench"
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,14 @@ class Target:
     command: list[str]  # "{port}" is replaced with the port
     ready: str  # GET this path until 200; "" means POST the body to `path` until 200
     path: str  # where wrk posts the body
+    token: str = ""  # sent as `Authorization: Bearer TOKEN` on every request, when given
+    auth_off: str = ""  # with auth on: the label of the same cairn without auth
 
 
-def cairn_target(workers: int, batching: bool, cache: bool, sample: float = 0.01) -> Target:
+def cairn_target(
+    workers: int, batching: bool, cache: bool, sample: float = 0.01, token: str = ""
+) -> Target:
+    """`cairn serve` of digits@production; with `token`, `--auth` and that token sent."""
     label = (
         f"cairn: {workers} worker{'s' if workers > 1 else ''}, batching {_on(batching)}, "
         f"cache {_on(cache)}" + ("" if sample else ", logging off")
@@ -73,16 +85,22 @@ def cairn_target(workers: int, batching: bool, cache: bool, sample: float = 0.01
                "--workers", str(workers), "--sample", str(sample)]  # fmt: skip
     command += [] if batching else ["--no-batching"]
     command += [] if cache else ["--cache", "0"]
-    return Target(label, command, "/health/ready", "/v1/models/digits/predict")
+    command += ["--auth"] if token else []
+    path = "/v1/models/digits/predict"
+    if not token:
+        return Target(label, command, "/health/ready", path)
+    # The token allows predicting only: readiness is told by a prediction that answers.
+    return Target(f"{label}, auth on", command, "", path, token, auth_off=label)
 
 
 def _on(flag: bool) -> str:
     return "on" if flag else "off"
 
 
-def targets(mlflow_model: Path, pickled: Path) -> list[Target]:
+def targets(mlflow_model: Path, pickled: Path, token: str) -> list[Target]:
     cairns = [cairn_target(w, b, c) for w in (1, 2) for b in (False, True) for c in (False, True)]
     logging_off = cairn_target(1, True, False, sample=0.0)
+    auth_on = [cairn_target(*twin, token=token) for twin in AUTH_TWINS]
     mlflow = Target(
         MLFLOW,
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(mlflow_model),
@@ -90,7 +108,17 @@ def targets(mlflow_model: Path, pickled: Path) -> list[Target]:
         "/health", "/invocations",
     )  # fmt: skip
     ray = Target(RAY, [sys.executable, __file__, "--ray-anchor", "{port}", str(pickled)], "", "/")
-    return [*cairns, logging_off, mlflow, ray]
+    return [*cairns, logging_off, *auth_on, mlflow, ray]
+
+
+def groups(systems: list[Target], r: int) -> list[list[Target]]:
+    """The order of round `r`: the systems rotated by one place a round, each auth-on twin
+    next to its auth-off cairn, after it on even rounds and before it on odd ones."""
+    twins = {t.auth_off: t for t in systems if t.auth_off}
+    alone = [t for t in systems if not t.auth_off]
+    rotated = alone[r % len(alone) :] + alone[: r % len(alone)]
+    order = [[t, twins[t.label]] if t.label in twins else [t] for t in rotated]
+    return [group[::-1] if r % 2 else group for group in order]
 
 
 def free_port() -> int:
@@ -99,11 +127,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+def request(
+    port: int, method: str, path: str, body: bytes | None = None, token: str = ""
+) -> tuple[int, bytes]:
     """One request on a connection of its own (so each can land on any worker)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    headers = {"Content-Type": "application/json"}
+    headers |= {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        conn.request(method, path, body, {"Content-Type": "application/json"})
+        conn.request(method, path, body, headers)
         answer = conn.getresponse()
         return answer.status, answer.read()
     finally:
@@ -144,7 +176,7 @@ def _ready(target: Target, port: int, body: bytes) -> bool:
     try:
         if target.ready:
             return request(port, "GET", target.ready)[0] == 200
-        return request(port, "POST", target.path, body)[0] == 200
+        return request(port, "POST", target.path, body, target.token)[0] == 200
     except OSError:  # not listening yet
         return False
 
@@ -161,10 +193,13 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def wrk(port: int, path: str, connections: int, seconds: float, body_file: Path) -> Sample:
+def wrk(
+    port: int, path: str, connections: int, seconds: float, body_file: Path, token: str = ""
+) -> Sample:
     command = [WRK, f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
                "-s", str(LUA), f"http://127.0.0.1:{port}{path}"]  # fmt: skip
-    env = {**os.environ, "WRK_BODY": str(body_file)}
+    # The token goes through the environment to the Lua script, not on wrk's command line.
+    env = {**os.environ, "WRK_BODY": str(body_file), "WRK_TOKEN": token}
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, check=True, timeout=seconds + 60
     )
@@ -186,8 +221,9 @@ def measure(
     workdir: Path,
 ) -> dict[int, Sample]:
     with started(target, body, workdir) as port:
-        wrk(port, target.path, max(CONNECTIONS), 1.0, body_file)  # warm-up (and the cache)
-        return {c: wrk(port, target.path, c, seconds, body_file) for c in CONNECTIONS}
+        # Warm-up: the prediction cache, and the verifier's decision for the token.
+        wrk(port, target.path, max(CONNECTIONS), 1.0, body_file, target.token)
+        return {c: wrk(port, target.path, c, seconds, body_file, target.token) for c in CONNECTIONS}
 
 
 def hot_reload(
@@ -280,17 +316,22 @@ def ray_anchor(port: int, pickled: str) -> None:
         ray.shutdown()
 
 
-def prepare(workdir: Path) -> tuple[Path, Path, Path]:
-    """The workspace (digits v1 at production, v2 for the reload), the same v1 saved for
-    MLflow and pickled for Ray, and the request body (one row); returns their paths."""
+def prepare(workdir: Path) -> tuple[Path, Path, Path, str]:
+    """The workspace (digits v1 at production, v2 for the reload, a root key), the same v1
+    saved for MLflow and pickled for Ray, and the request body (one row); returns their
+    paths and a token that allows predicting with digits, for the servers with auth on."""
     import mlflow.sklearn
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
 
-    from cairn import models
+    from cairn import auth, models
+    from cairn.auth.keys import KEY_FILE_ENV
 
     os.environ["CAIRN_STORE"] = f"sqlite:///{workdir / 'cairn.db'}"
     os.environ["CAIRN_BLOBS"] = str(workdir / "blobs")
+    os.environ[KEY_FILE_ENV] = str(workdir / "root.key")  # not in the directory run from
+    auth.init()
+    token = auth.grant(SUBJECT, ["predict:model/digits"], "1d")
     digits = load_digits()
     x, y = digits.data.astype(np.float64), digits.target
     model = LogisticRegression(max_iter=5000).fit(x, y)
@@ -303,7 +344,7 @@ def prepare(workdir: Path) -> tuple[Path, Path, Path]:
     pickled.write_bytes(pickle.dumps(model))
     body = workdir / "body.json"
     body.write_text(json.dumps({"inputs": x[:1].tolist()}))
-    return mlflow_model, pickled, body
+    return mlflow_model, pickled, body, token
 
 
 def main() -> None:
@@ -322,14 +363,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         workdir = Path(tmp)
-        mlflow_model, pickled, body_file = prepare(workdir)
+        mlflow_model, pickled, body_file, token = prepare(workdir)
         body = body_file.read_bytes()
-        systems = targets(mlflow_model, pickled)
+        systems = targets(mlflow_model, pickled, token)
         samples: dict[tuple[str, int], list[Sample]] = {}
         reloads: list[tuple[Sample, float]] = []
         for r in range(rounds):
-            order = systems[r % len(systems) :] + systems[: r % len(systems)]
-            for target in order:
+            for target in (t for group in groups(systems, r) for t in group):
                 for c, sample in measure(target, body, body_file, seconds, workdir).items():
                     samples.setdefault((target.label, c), []).append(sample)
                     print(
@@ -359,19 +399,30 @@ def write(
             ratios = [
                 "" if anchor else f"{rps(target.label, c) / rps(a, c):.1f}x" for a in (MLFLOW, RAY)
             ]
+            off = target.auth_off
+            ratios.append(f"{auth_ratio(samples, target.label, off, c):.3f}x" if off else "")
             rows.append(row(target.label, c, samples[(target.label, c)], ratios, ""))
     switches = [t * 1000 for _, t in reloads]
     switch = f"{statistics.median(switches):,.0f} (max {max(switches):,.0f})"
-    rows.append(row(RELOAD, max(CONNECTIONS), [s for s, _ in reloads], ["", ""], switch))
+    rows.append(row(RELOAD, max(CONNECTIONS), [s for s, _ in reloads], ["", "", ""], switch))
     report(
         "serve",
         f"cairn serve against mlflow models serve and Ray Serve: single-row digits "
         f"predictions, wrk {seconds:g} s runs, {rounds} alternating round{'s' * (rounds > 1)}",
         ["server", "connections", "requests/s", "spread", "p50 ms", "p99 ms", "errors",
-         "x mlflow", "x Ray Serve", "switch ms"],
+         "x mlflow", "x Ray Serve", "x auth off", "switch ms"],
         rows,
-        notes(samples, reloads),
+        notes(systems, samples, reloads),
     )  # fmt: skip
+
+
+def auth_ratio(
+    samples: dict[tuple[str, int], list[Sample]], on: str, off: str, connections: int
+) -> float:
+    """The median over the rounds of auth on's requests/s over auth off's in the same round:
+    the two ran one after the other, so each ratio compares runs under the same load."""
+    pairs = zip(samples[(on, connections)], samples[(off, connections)], strict=True)
+    return statistics.median(a.rps / b.rps for a, b in pairs)
 
 
 def row(label: str, c: int, runs: list[Sample], ratios: list[str], switch: str) -> list[str]:
@@ -389,7 +440,11 @@ def row(label: str, c: int, runs: list[Sample], ratios: list[str], switch: str) 
     ]
 
 
-def notes(samples: dict[tuple[str, int], list[Sample]], reloads: list[tuple[Sample, float]]) -> str:
+def notes(
+    systems: list[Target],
+    samples: dict[tuple[str, int], list[Sample]],
+    reloads: list[tuple[Sample, float]],
+) -> str:
     def med(label: str, field: str = "rps") -> float:
         return statistics.median(getattr(s, field) for s in samples[(label, max(CONNECTIONS))])
 
@@ -403,6 +458,12 @@ def notes(samples: dict[tuple[str, int], list[Sample]], reloads: list[tuple[Samp
     logging_cost = 1 - med(alike) / med(cairn_target(1, True, False, sample=0.0).label)
     failed = sum(s.errors for s, _ in reloads)
     switch = max(t for _, t in reloads)
+    twins = [(t.label, t.auth_off) for t in systems if t.auth_off]
+    auth_costs = {
+        (on, c): 1 - auth_ratio(samples, on, off, c) for on, off in twins for c in CONNECTIONS
+    }
+    (worst_on, worst_c), worst_cost = max(auth_costs.items(), key=lambda item: item[1])
+    auth_errors = sum(s.errors for on, _ in twins for c in CONNECTIONS for s in samples[(on, c)])
     return "\n".join([
         'Every request is the same single digits row, `{"inputs": [[64 floats]]}` (MLflow '
         "takes the same body at /invocations; the Ray deployment reads it the same way). wrk "
@@ -411,10 +472,15 @@ def notes(samples: dict[tuple[str, int], list[Sample]], reloads: list[tuple[Samp
         "included) + socket errors and timeouts, summed over the rounds.",
         "",
         "Rows: cairn is `cairn serve digits@production --workers N [--no-batching] [--cache 0] "
-        "[--sample 0]`. Cache on: the repeated body makes every request after the first a "
+        "[--sample 0] [--auth]`. Cache on: the repeated body makes every request after the first a "
         "cache hit; cache off is `--cache 0` (every request predicts, as the anchors do). "
         "Logging is the default 1 % sample (`--sample 0.01`) except in the 'logging off' row "
-        "(`--sample 0`). mlflow: `mlflow models serve --env-manager local -w 1` of the same "
+        "(`--sample 0`). Auth on: `--auth`, and every request (the readiness poll and the "
+        "warm-up included) carries `Authorization: Bearer TOKEN`, a token from "
+        "`cairn.auth.grant` allowing predict:model/digits; x auth off is the median over the "
+        "rounds of its requests/s over the same cairn's without auth in the same round (the "
+        "two run one after the other, in alternating order). "
+        "mlflow: `mlflow models serve --env-manager local -w 1` of the same "
         "LogisticRegression saved with mlflow.sklearn.save_model (signature from the example). "
         "Ray Serve: one replica of a plain deployment with @serve.batch(max_batch_size=64, "
         "batch_wait_timeout_s=0.002) and max_ongoing_requests=128, Ray started with 2 CPUs. "
@@ -435,7 +501,10 @@ def notes(samples: dict[tuple[str, int], list[Sample]], reloads: list[tuple[Samp
         f"- 1 % logging at most 5 % below logging off ('{alike}' against its 'logging off' "
         f"row): {logging_cost:.1%} below: {verdict(logging_cost <= 0.05)};",
         f"- hot reload with zero failed requests, switched within 2 s: {failed} failed, "
-        f"switched within {switch * 1000:,.0f} ms: {verdict(failed == 0 and switch <= 2)}.",
+        f"switched within {switch * 1000:,.0f} ms: {verdict(failed == 0 and switch <= 2)};",
+        f"- auth on at most 10 % below auth off, every request answered: the widest gap, "
+        f"'{worst_on}' at {worst_c} connections, {worst_cost:.1%} below; {auth_errors} errors: "
+        f"{verdict(worst_cost <= 0.10 and auth_errors == 0)}.",
     ])  # fmt: skip
 
 

@@ -25,6 +25,7 @@ rerun skips the blobs already under the new key (it reads their header only).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import struct
@@ -254,14 +255,25 @@ class EncryptedBlobStore:
 
     def _sealed(self, digest: str) -> bool:
         try:
-            return is_sealed(self.inner.read_stored(digest, end=len(SEALED_MAGIC)))
+            return is_sealed(self._head(digest, len(SEALED_MAGIC)))
         except NotFoundError:
             return False
+
+    def _head(self, digest: str, end: int) -> memoryview:
+        """The first `end` stored bytes of `digest` (fewer if it is shorter)."""
+        try:
+            return self.inner.read_stored(digest, end=end)
+        except OSError as exc:
+            # S3 refuses any byte range of an empty object (416, which s3fs raises as
+            # EINVAL): read the whole object, which is empty or fails the same way again.
+            if exc.errno != errno.EINVAL:
+                raise
+            return self.inner.read_stored(digest)[:end]
 
     def reseal(self, digest: str) -> Rotation:
         """Seal the blob `digest` under the newest key unless it already is."""
         try:
-            head = self.inner.read_stored(digest, end=_KEY_ID_END)
+            head = self._head(digest, _KEY_ID_END)
             if is_sealed(head) and head[len(SEALED_MAGIC) + 1 :] == self.keys.newest.id:
                 return Rotation.CURRENT
             plaintext = self.get(digest)
