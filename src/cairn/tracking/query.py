@@ -19,8 +19,8 @@ from cairn.tracking import liveness
 from cairn.tracking.artifacts import ArtifactRef
 from cairn.tracking.filter import (
     ATTRIBUTES,
-    TIME_ATTRIBUTES,
     OrderKey,
+    attribute_order,
     is_number,
     param_text,
     parse_filter,
@@ -124,8 +124,9 @@ def search_runs(
 ) -> list[RunRecord]:
     """Runs matching `filter`, newest first unless `order_by` says otherwise.
 
-    order_by: "metrics.acc desc", "params.C", "tags.team", "attributes.started asc", or a
-    list of them; a key may be quoted (metrics.`val acc`). Runs without the key come last;
+    order_by: "metrics.acc desc", "params.C", "tags.team", "attributes.started asc" (or
+    MLflow's "start_time asc", "attributes.run_name"...), or a list of them; a key may be
+    quoted (metrics.`val acc`). Runs without the key come last;
     a metric's NaN comes after its numbers; params order numbers before text, and `desc`
     reverses that.
     limit, offset: one page of them (the UI's runs table).
@@ -142,6 +143,17 @@ def search_runs(
         offset=offset,
         as_of=as_of,
     )
+
+
+def load_runs(run_ids: list[str], *, store: Store | None = None) -> list[RunRecord]:
+    """The runs with these full ids (as `resolve_runs` gives them), in that order."""
+    store = store or get_store()
+    found = {
+        run.id: run
+        for start in range(0, len(run_ids), 500)
+        for run in _load(store, [schema.runs.c.id.in_(run_ids[start : start + 500])])
+    }
+    return [found[run_id] for run_id in run_ids if run_id in found]
 
 
 def count_runs(
@@ -239,9 +251,8 @@ def _sort_columns(
         return sa.case((condition, 0), else_=1)  # a NULL condition counts as false
 
     if section == "attributes":
-        column = columns[name]
-        sortable = column if name in TIME_ATTRIBUTES else text_order(column, dialect)
-        return None, [last_unless(column.is_not(None)), way(sortable)]
+        column = attribute_order(name, columns, dialect)
+        return None, [last_unless(column.is_not(None)), way(column)]
     table = {"params": schema.params, "tags": schema.tags, "metrics": latest}[section].alias()
     joined = (table, sa.and_(table.c.run_id == schema.runs.c.id, table.c.key == name))
     missing = last_unless(table.c.run_id.is_not(None))

@@ -1,7 +1,8 @@
 """Comparing runs (`/compare?runs=A,B` or `?experiment=NAME`) and its API: params side by
 side with the differing ones marked, a metric's value at a chosen step, each metric's
 curves overlaid (`/api/compare/curves`) and a param against a metric over up to 10,000 runs
-(`/api/compare/scatter`)."""
+(`/api/compare/scatter`). Like the run page's, the handlers are plain functions, run in
+Starlette's thread pool: one chart's curves of 1,000 runs do not hold up the others."""
 
 from __future__ import annotations
 
@@ -19,13 +20,12 @@ from cairn.tracking.comparing import (
     Pick,
     experiment_runs,
     keys_of,
-    load_runs,
     metric_values,
     param_values,
     resolve_runs,
     values_at_step,
 )
-from cairn.tracking.query import RunRecord
+from cairn.tracking.query import RunRecord, load_runs
 from cairn.tracking.series import LIMIT, MAX_POINTS, aligned_series
 from cairn.ui.runs import summary_json
 from cairn.ui.web import api, page, query_int, query_list, query_text, store_of
@@ -33,9 +33,9 @@ from cairn.ui.web import api, page, query_int, query_list, query_text, store_of
 MAX_RUNS = 10_000  # runs one comparison takes (the scatter shows them all)
 MAX_CURVE_RUNS = 1_000  # runs whose curves one chart overlays
 MAX_TABLE_RUNS = 100  # runs the page's params table shows side by side
-# Points of one curves chart, shared out among its runs: 1,000 runs get 100 points each,
-# which keeps the chart's data (mean, min and max of each) within about 3 MB of JSON.
-CURVE_POINTS = 100_000
+# Points of one curves chart, shared out among its runs: 1,000 runs get 50 points each,
+# which keeps the chart's data (mean, min and max of each) near 3 MB of JSON.
+CURVE_POINTS = 50_000
 MIN_CURVE_POINTS = 20
 MAX_STEP = 2**63 - 1  # BIGINT's greatest
 
@@ -100,16 +100,17 @@ def comparison(request: Request) -> Comparison:
     chosen = selection(request, store)
     runs = load_runs(chosen.run_ids, store=store)
     params, metrics = keys_of(chosen.run_ids, store=store)
-    differing = [k for k in params if _differs([r.params.get(k, _MISSING) for r in runs])]
+    differing = [k for k in params if _differs(runs, k)]
     return Comparison(chosen, runs, params, differing, metrics)
 
 
 _MISSING = object()
 
 
-def _differs(values: list[object]) -> bool:
-    first = values[0]
-    return any(v is _MISSING or v != first for v in values[1:]) or first is _MISSING
+def _differs(runs: list[RunRecord], key: str) -> bool:
+    """Whether param `key` has two values among the runs, or some run lacks it."""
+    values = [r.params.get(key, _MISSING) for r in runs]
+    return any(v is _MISSING or v != values[0] for v in values)
 
 
 def at_step(request: Request, compared: Comparison, metric: str | None) -> dict | None:
@@ -136,13 +137,13 @@ def at_step(request: Request, compared: Comparison, metric: str | None) -> dict 
     }
 
 
-async def compare_api(request: Request) -> Response:
+def compare_api(request: Request) -> Response:
     compared = comparison(request)
     values = at_step(request, compared, query_text(request, "metric"))
     return api({**compared.as_json(), **(values or {})})
 
 
-async def compare_page(request: Request) -> Response:
+def compare_page(request: Request) -> Response:
     compared = comparison(request)
     first_metric = compared.metrics[0] if compared.metrics else None
     values = at_step(request, compared, query_text(request, "metric") or first_metric)
@@ -161,7 +162,7 @@ async def compare_page(request: Request) -> Response:
     )
 
 
-async def curves_api(request: Request) -> Response:
+def curves_api(request: Request) -> Response:
     """?metric=KEY[&max_points=]: each run's curve of the metric on shared steps, at most
     max_points each (by default as many as keep the chart's total near CURVE_POINTS)."""
     store = store_of(request)
@@ -179,7 +180,7 @@ async def curves_api(request: Request) -> Response:
     return api({**series.as_json(), "max_points": points})
 
 
-async def scatter_api(request: Request) -> Response:
+def scatter_api(request: Request) -> Response:
     """?param=P&metric=M[&pick=last|min|max]: the param and the metric of every run that has
     both, as columns (run, x, y)."""
     store = store_of(request)

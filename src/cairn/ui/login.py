@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from cairn.errors import RequestError
 from cairn.ui.access import COOKIE
-from cairn.ui.web import check_same_origin, page
+from cairn.ui.web import check_same_origin, form_fields, page
 
 MAX_TOKEN = 16 * 1024
 
@@ -20,7 +20,7 @@ async def login_page(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     check_same_origin(request)
-    form = await request.form()
+    form = await form_fields(request)
     token = str(form.get("token", "")).strip()
     if not token or len(token) > MAX_TOKEN or any(c.isspace() for c in token):
         raise RequestError("paste one token, as `cairn auth grant` printed it")

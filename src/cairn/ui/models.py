@@ -15,7 +15,6 @@ import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -28,7 +27,6 @@ from cairn.errors import (
     CairnError,
     GateRefusedError,
     RequestError,
-    UnsupportedMediaTypeError,
 )
 from cairn.models import (
     AliasMove,
@@ -46,10 +44,9 @@ from cairn.models.audit import Action
 from cairn.serve.statuses import status_of
 from cairn.store import Store
 from cairn.store.events import Event
-from cairn.ui.web import acting_subject, api, check_same_origin, page, store_of
+from cairn.ui.web import acting_subject, api, check_same_origin, form_fields, page, store_of
 
 PROMOTE_FIELDS = ("alias", "version", "force", "reason")
-FORM_TYPE = "application/x-www-form-urlencoded"
 DIGEST = re.compile(r"[0-9a-f]{64}")
 FORM_BOOLEANS = {"on": True, "true": True, "": False, "false": False}  # a checkbox's values
 
@@ -305,19 +302,6 @@ async def promote_form(request: Request) -> Response:
     else:
         outcome, status = {"move": move_json(move), "fields": {}}, 200
     return _model_page(request, 200 if fragment else status, outcome=outcome, fragment=fragment)
-
-
-async def form_fields(request: Request) -> dict[str, str]:
-    """The form's fields, the last value of each (a form posts no files, so it is read
-    without a multipart parser)."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != FORM_TYPE:
-        raise UnsupportedMediaTypeError(f"the form is posted as {FORM_TYPE}, not {kind!r}")
-    try:
-        text = (await request.body()).decode()
-    except UnicodeDecodeError:
-        raise RequestError("the form is not UTF-8 text") from None
-    return dict(parse_qsl(text, keep_blank_values=True))
 
 
 def routes() -> list[Route]:

@@ -1,6 +1,10 @@
 """The runs table (`/runs`), one run (`/runs/{id}`), and their API: the same search the CLI
 does (`cairn runs ls --filter ... --sort ...`), one page at a time, with each shown metric's
-last, min and max."""
+last, min and max; a run's params, metrics (each a downsampled series for its chart),
+artifacts to download, captured output, children, code and environment.
+
+The handlers are plain functions, which Starlette runs in its thread pool: a slow read then
+holds up no other request (a live run's page polls every 2 s)."""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ LOG_KIND = "log"  # the kind of the artifacts run.capture_output() saves
 STREAMS = ("stdout", "stderr")
 DOWNLOAD_CHUNK = 1 << 20
 BINARY = "application/octet-stream"
+TEXT = "text/plain; charset=utf-8"
 
 
 @dataclass
@@ -124,11 +129,11 @@ def _keys(dicts) -> list[str]:
     return sorted(seen)[:SHOWN_KEYS]
 
 
-async def runs_api(request: Request) -> Response:
+def runs_api(request: Request) -> Response:
     return api(runs_page(request).as_json())
 
 
-async def runs_table(request: Request) -> Response:
+def runs_table(request: Request) -> Response:
     return page(request, "runs.html", table=runs_page(request))
 
 
@@ -198,18 +203,18 @@ def output_json(run_id: str, artifacts: list[StoredArtifact], store: Store) -> d
     return found
 
 
-async def run_api(request: Request) -> Response:
+def run_api(request: Request) -> Response:
     store = store_of(request)
     return api(run_json(get_run(request.path_params["run_id"], store=store), store))
 
 
-async def run_page(request: Request) -> Response:
+def run_page(request: Request) -> Response:
     store = store_of(request)
     run = get_run(request.path_params["run_id"], store=store)
     return page(request, "run.html", run=run_json(run, store), shown_diff=SHOWN_DIFF)
 
 
-async def metrics_api(request: Request) -> Response:
+def metrics_api(request: Request) -> Response:
     """A run's status and its metrics' last, min and max: what a live page polls to learn
     of new metrics and of the run's end."""
     store = store_of(request)
@@ -218,7 +223,7 @@ async def metrics_api(request: Request) -> Response:
     return api({"run": run.id, "status": run.status.value, "metrics": metrics_json(run, ranges)})
 
 
-async def metric_api(request: Request) -> Response:
+def metric_api(request: Request) -> Response:
     store = store_of(request)
     run = get_run(request.path_params["run_id"], store=store)
     points = query_int(request, "max_points", MAX_POINTS, 2, LIMIT)
@@ -226,12 +231,15 @@ async def metric_api(request: Request) -> Response:
     return api({"run": run.id, "status": run.status.value, **series.as_json()})
 
 
-async def artifact_api(request: Request) -> Response:
+def artifact_api(request: Request) -> Response:
     """The bytes of one of the run's artifacts as a download: a file set's file (`?path=`, or
     its only file), a captured log as text, any other value as its stored (encoded) blob."""
     store = store_of(request)
     run = get_run(request.path_params["run_id"], store=store)
-    artifact = run_artifact(run.id, request.path_params["artifact_id"], store=store)
+    number = request.path_params["artifact_id"]
+    if not (number.isascii() and number.isdigit()):
+        raise NotFoundError(f"no artifact {number!r}: artifacts are numbered")
+    artifact = run_artifact(run.id, int(number), store=store)
     ref = artifact.ref
     stem = f"{ref.name}-v{ref.version}"
     if ref.kind == files.KIND:
@@ -249,7 +257,7 @@ async def artifact_api(request: Request) -> Response:
         return download(store.blobs.get(digest), PurePosixPath(path).name)
     if ref.kind == LOG_KIND:
         text = str(store.get_value(ref.digest)).encode()
-        return download(memoryview(text), f"{stem}.txt", "text/plain; charset=utf-8")
+        return download(memoryview(text), f"{stem}.txt", TEXT)
     suffix = "" if artifact.codec == BYTES_CODEC else f".{artifact.codec}"
     return download(store.blobs.get(ref.digest), stem + suffix)
 
@@ -277,5 +285,5 @@ def routes() -> list[Route]:
         Route("/api/runs/{run_id}", run_api),
         Route("/api/runs/{run_id}/metrics", metrics_api),
         Route("/api/runs/{run_id}/metrics/{key:path}", metric_api),
-        Route("/api/runs/{run_id}/artifacts/{artifact_id:int}", artifact_api),
+        Route("/api/runs/{run_id}/artifacts/{artifact_id}", artifact_api),
     ]

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from cairn.errors import ForbiddenError, RequestError
+from cairn.errors import (
+    ForbiddenError,
+    PayloadTooLargeError,
+    RequestError,
+    UnsupportedMediaTypeError,
+)
 from cairn.readable import duration, number, size
 from cairn.store import Store
 
@@ -108,3 +114,24 @@ def acting_subject(request: Request) -> str | None:
     """The subject of the request's token under `--auth`; None without auth."""
     principal = request.scope.get("state", {}).get(PRINCIPAL)
     return None if principal is None else principal.subject
+
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """A posted HTML form's fields (URL-encoded: the UI's forms upload no files, so no
+    multipart parser is needed)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != FORM_TYPE:
+        raise UnsupportedMediaTypeError(f"the form is posted as {FORM_TYPE}, not {kind!r}")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise PayloadTooLargeError(f"a form is at most {MAX_FORM_BYTES} bytes")
+    try:
+        return dict(parse_qsl(body.decode(), keep_blank_values=True))
+    except UnicodeDecodeError:
+        raise RequestError("the form is not UTF-8 text") from None

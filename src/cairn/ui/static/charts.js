@@ -60,6 +60,15 @@
     return values.map((v) => (v !== null && v > 0 ? v : null));
   }
 
+  // Axis labels that stay readable on a log scale, where uPlot's own round small values to 0.
+  function ticks(u, splits) {
+    return splits.map((v) => {
+      if (v === null || v === undefined) return "";
+      const size = Math.abs(v);
+      return v !== 0 && (size < 1e-3 || size >= 1e6) ? v.toExponential(1) : String(+v.toPrecision(6));
+    });
+  }
+
   async function fetchJSON(url) {
     const response = await fetch(url, { headers: { Accept: "application/json" } });
     const body = await response.json();
@@ -146,7 +155,7 @@
         width: Math.max(this.el.clientWidth, 300),
         height: HEIGHT,
         scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
-        axes: [{ label: this.xLabel }, {}],
+        axes: [{ label: this.xLabel }, { values: ticks, size: 60 }],
         series,
         bands,
         legend: { show: this.lines.length <= 20 },
@@ -171,7 +180,6 @@
   // ---- a run's page: one chart per metric, live while the run is running ----
 
   function runLine(series) {
-    const band = series.downsampled;
     return {
       label: series.key,
       values: series.value,
@@ -179,7 +187,7 @@
       max: series.max,
       color: color(0),
       fill: color(0, 0.18),
-      band,
+      band: series.downsampled,
     };
   }
 
@@ -205,10 +213,8 @@
         const series = await fetchJSON(`/api/runs/${run}/metrics/${encodeURIComponent(key)}`);
         chart.update(series.step, [runLine(series)]);
         chart.el.dataset.downsampled = String(series.downsampled);
-        return series.status;
       } catch (error) {
         showError(chart.el, error);
-        return null;
       }
     }
 
@@ -322,7 +328,7 @@
           x: numeric ? { time: false, range: padded } : { time: false, range: [-0.5, categories.length - 0.5] },
           y: log ? { distr: 3 } : {},
         },
-        axes: [xAxis, { label: found.metric }],
+        axes: [xAxis, { label: found.metric, values: ticks, size: 60 }],
         series: [
           { label: found.param, value: describe },
           {
