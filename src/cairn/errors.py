@@ -22,6 +22,11 @@ class RunEndedError(CairnError):
     """Logging to a run that has already ended."""
 
 
+class ParamChangedError(CairnError, ValueError):
+    """Logging a param a run already has with another value: a logged param does not
+    change, as in MLflow."""
+
+
 class NotFoundError(CairnError, KeyError):
     """A run, artifact or blob that does not exist."""
 

@@ -105,7 +105,7 @@ def test_quoted_values_compare_with_a_params_text(runs: dict[str, str]) -> None:
     assert found("params.C LIKE '1%'") == {"r2"}
     assert found("params.C = 'high'") == {"R3"}
     assert found("params.C > 1") == {"r2"}  # numbers compare with numeric params only
-    assert found("params.flag = 'true'") == {"r1"}
+    assert found("params.flag = 'True'") == {"r1"}  # MLflow logs str(True)
     assert found("params.flag = true") == {"r1"}
     assert found("params.flag != false") == {"r1"}
 
@@ -137,7 +137,8 @@ def test_an_unknown_status_is_an_error_listing_the_statuses(runs: dict[str, str]
         ("attributes.started LIKE '1%'", "takes a number (epoch seconds) with =, !=, <"),
         ("attributes.started > 'abc'", "attributes.started takes a number (epoch seconds)"),
         ("attributes.ended < null", "attributes.ended takes a number (epoch seconds)"),
-        ("attributes.start_time > 0", "attributes are name, status, user, host, started"),
+        ("attributes.start > 0", "did you mean started or start_time?"),
+        ("attributes.start > 0", "attributes are name, status, user, host, started"),
         ("tags.n > 5", "tags.n takes 'text' with =, !=, like"),
         ("tags.n = true", "tags.n takes 'text'"),
         ("metrics.common LIKE '1%'", "metrics.common takes a number with =, !=, <, <=, >, >="),
@@ -146,11 +147,12 @@ def test_an_unknown_status_is_an_error_listing_the_statuses(runs: dict[str, str]
         ("params.flag < true", "true or false with =, !="),
         ("params.generic_2 > 'a'", "'text' with =, !=, like"),
         ("params.generic_2 = null", "params.generic_2 takes a number with"),
-        ("params.generic_2 ILIKE '%Other%'", "ilike is not supported yet; like is case-sensitive"),
-        ("params.generic_2 IN ('some value')", "in (...) is not supported yet"),
-        ("params.generic_2 IS NULL", "is null / is not null is not supported yet"),
+        ("params.generic_2 IS 'x'", "is takes null (is null, is not null)"),
+        ("params.generic_2 NOT LIKE 'x'", "only in follows not here"),
+        ("metrics.common IN ('a')", "metrics.common takes a number"),
+        ("params.generic_2 IN ('a', null)", "null is not a value an in list holds"),
         ("m.acc >= 0.94", "no field m.*; fields are params.X, metrics.X"),
-        ("datasets.name = 'x'", "no field datasets.*"),
+        ("datasets.context = 'x'", "no dataset field 'context'"),
         ("params.`` = 'x'", "the name after the dot is empty"),
         (r"params.u LIKE 'a\\'", "ends with \\, which escapes nothing"),
     ],
@@ -234,8 +236,9 @@ def test_order_by_tags_and_attributes(runs: dict[str, str]) -> None:
     [
         ("metrics.`val acc` sideways", "the direction is asc or desc"),
         ("metrics.acc desc now", "the direction is asc or desc"),
-        ("acc", "write e.g. 'metrics.acc desc'"),
-        ("attributes.start_time", "attributes are name, status"),
+        ("acc", "no attribute 'acc'"),
+        ("attributes.start", "attributes are name, status"),
+        ("datasets.name", "datasets cannot order runs"),
         ("m.acc", "no field m.*"),
         ("", "write e.g."),
     ],

@@ -10,7 +10,7 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
-from cairn.errors import InvalidValueError, RunEndedError
+from cairn.errors import InvalidValueError, ParamChangedError, RunEndedError
 from cairn.states import RunStatus
 from cairn.store import Store, schema
 from cairn.store.database import dialect_insert
@@ -108,8 +108,35 @@ class Run:
         writer.wake_if_full()
 
     def log_params(self, params: Mapping[str, object]) -> None:
+        """Record params. Logging a param the run already has with the same value is a
+        no-op; another value is a ParamChangedError and nothing of `params` is recorded: as in
+        MLflow, a logged param does not change."""
         self._check_open()
-        self._upsert(schema.params, param_rows(self.id, params), ("value", "num"))
+        rows = param_rows(self.id, params)
+        if not rows:
+            return
+        table = schema.params
+        with self.store.writer() as conn:
+            conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(), rows)
+            # Read back in the same transaction, so that of two writers logging one new key
+            # at once, the one whose value did not land hears of it too.
+            stored = dict(
+                conn.execute(
+                    sa.select(table.c.key, table.c.value).where(
+                        table.c.run_id == self.id, table.c.key.in_([r["key"] for r in rows])
+                    )
+                ).all()
+            )
+            changed = [r for r in rows if stored[r["key"]] != r["value"]]
+            if changed:  # raising rolls the whole call back
+                details = "; ".join(
+                    f"{r['key']!r} is {stored[r['key']]}, not {r['value']}" for r in changed
+                )
+                raise ParamChangedError(
+                    f"a logged param does not change (as in MLflow), and in run {self.id} "
+                    f"{details}. Nothing of this call was logged; log another value under "
+                    "another name, or in a new run"
+                )
 
     def set_tags(self, tags: Mapping[str, object]) -> None:
         self._check_open()
