@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,11 +125,12 @@ def test_gc_dry_run_and_json(two_runs: tuple[str, str]) -> None:
 
 
 @pytest.mark.slow
-def test_demo_trains_and_tracks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_quick_demo_runs_both_flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CAIRN_STORE", raising=False)
     monkeypatch.delenv("CAIRN_BLOBS", raising=False)
-    result = cli("demo", cwd=tmp_path)
+    result = cli("demo", "--quick", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    out = result.stdout.replace("\n", " ")
     assert "7 run(s) in digits" in result.stdout and "val_acc" in result.stdout
     assert str(tmp_path / ".cairn") in result.stdout.replace("\n", "")
     listed = json.loads(
@@ -138,6 +140,15 @@ def test_demo_trains_and_tracks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     )
     assert len(listed) >= 3 and all(r["status"] == "finished" for r in listed)
     assert "trials of digits-sgd" in result.stdout
-    (study,) = json.loads(cli("tune", "ls", "--json", cwd=tmp_path).stdout)
-    assert study["name"] == "digits-sgd" and study["trials"] == 24
-    assert study["completed"] >= 1 and study["best_value"] > 0.9
+    studies = {s["name"]: s for s in json.loads(cli("tune", "ls", "--json", cwd=tmp_path).stdout)}
+    assert studies["digits-sgd"]["trials"] == 6 and studies["digits-sgd"]["best_value"] > 0.9
+    assert studies["cartpole-es"]["trials"] == 2
+    # The policy passed its gate (100 episodes at least 475) and was served with auth: the
+    # token's request got an action, none and a revoked device token got 401.
+    assert "gate passed, policy@production -> 1" in out
+    assert "without a token -> 401" in out and "revoked -> 401" in out
+    assert re.search(r"-> action [01]\b", out)
+    shown = json.loads(cli("models", "show", "policy", "--json", cwd=tmp_path).stdout)
+    assert shown["aliases"]["production"] == 1 and shown["owner"] == "rl-team"
+    trained = json.loads(cli("runs", "ls", "-e", "cartpole", "--json", cwd=tmp_path).stdout)
+    assert any(r["metrics"].get("return_mean", 0) > 0 for r in trained)

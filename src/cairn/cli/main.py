@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cairn.cli import artifacts, datasets, models, predictions, runs, steps, tune
+from cairn.cli import artifacts, datasets, imports, models, predictions, runs, steps, tune
 from cairn.cli import auth as auth_cli
 from cairn.cli.lineage import lineage_command
 from cairn.cli.output import console, errors, print_json, size
@@ -28,6 +28,7 @@ app.add_typer(tune.app, name="tune")
 app.add_typer(models.app, name="models")
 app.add_typer(predictions.app, name="predictions")
 app.add_typer(auth_cli.app, name="auth")
+app.add_typer(imports.app, name="import")
 app.command("lineage")(lineage_command)
 app.command("serve")(serve_command)
 app.command("ui")(ui_command)
@@ -86,21 +87,44 @@ def gc(
 
 
 @app.command()
-def demo() -> None:
-    """Train a few models on the digits data, track them, tune one, and show the runs."""
-    from cairn.demo import EXPERIMENT, STUDY, run_demo, tune_demo
+def demo(
+    quick: bool = typer.Option(False, "--quick", help="Smaller searches: under a minute."),
+) -> None:
+    """Both flows end to end: digits trained, tracked and tuned; a CartPole policy trained
+    with Evolution Strategies, tuned, registered behind a gate and served with auth."""
+    from cairn.demo import EXPERIMENT, STUDY, rl_demo, run_demo, tune_demo
+    from cairn.demo.digits import TRIALS
     from cairn.store import get_store
 
     run_demo()
     runs.list_runs(
         experiment=EXPERIMENT, filter=None, sort=["attributes.started asc"], limit=50, as_json=False
     )
-    result = tune_demo()
+    result = tune_demo(TRIALS // 4 if quick else TRIALS)
     tune.show_command(STUDY, version=result.study.version, limit=8, as_json=False)
+    console.print("\n[bold]reinforcement learning[/]: CartPole-v1 with Evolution Strategies")
+    with console.status("tuning, training, gating and serving the policy"):
+        rl = rl_demo(quick=quick)
+    best = ", ".join(f"{k}={v:.3g}" for k, v in rl.best_params.items())
+    console.print(
+        f"tuned {len(rl.study.records)} trials, best {best}\n"
+        f"trained run {rl.result.run.id[-8:]}: mean return {rl.result.mean_return:.1f} over "
+        f"100 episodes after {rl.result.iterations} iterations\n"
+        f"registered {rl.version.name}/{rl.version.version} (owner {rl.version.owner}); "
+        f"gate passed, {rl.version.name}@production -> {rl.version.version}\n"
+        f"served at {rl.url} with --auth (stopped now):\n"
+        f"  with a token for predict:model/policy -> action {rl.action}\n"
+        f"  without a token -> {rl.refused_without_token}\n"
+        f"  device-7's attenuated token, revoked -> {rl.refused_after_revocation} "
+        f"after {rl.revoked_within:.2f} s",
+        highlight=False,
+    )
     console.print(f"workspace: [bold]{get_store().description}[/]")
     console.print(
-        "next: `cairn runs ls --sort 'metrics.val_acc desc'`, `cairn runs show ID`, "
-        f"`cairn tune ls`, `cairn lineage {result.best_trial.run_id[-8:]}`"
+        "next: `cairn ui` (then http://127.0.0.1:5173), "
+        "`cairn runs ls --sort 'metrics.val_acc desc'`, "
+        f"`cairn tune ls`, `cairn lineage {result.best_trial.run_id[-8:]}`, "
+        "`cairn serve policy@production --auth`"
     )
 
 

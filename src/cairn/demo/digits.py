@@ -1,8 +1,7 @@
-"""`cairn demo`: train a few scikit-learn models on the digits data and track every run,
-then tune one of them with early stopping.
+"""The digits flow of `cairn demo`: train a few scikit-learn models on the digits data and
+track every run, then tune one of them with early stopping.
 
-The digits data ships with scikit-learn, so the demo needs no download. It grows with
-cairn: later parts (pipelines, tuning, the registry, serving) add their steps here.
+The digits data ships with scikit-learn, so the demo needs no download.
 """
 
 from __future__ import annotations
@@ -96,7 +95,7 @@ def run_demo() -> list[str]:
     return ids
 
 
-def tune_demo() -> cairn.TuneResult:
+def tune_demo(trials: int = TRIALS) -> cairn.TuneResult:
     """Search SGD's penalty and step size on the digits with TPE + ASHA, every trial a run."""
     import numpy as np
     from sklearn.datasets import load_digits
@@ -123,6 +122,6 @@ def tune_demo() -> cairn.TuneResult:
 
     space = {"alpha": cairn.loguniform(1e-6, 1e-1), "eta0": cairn.loguniform(1e-4, 1.0)}
     return cairn.tune(
-        objective, space, "val_acc", "max", n_trials=TRIALS, executor="local",
+        objective, space, "val_acc", "max", n_trials=trials, executor="local",
         name=STUDY, experiment=f"{EXPERIMENT}-tune", resume=False, seed=0,
     )  # fmt: skip
