@@ -65,13 +65,12 @@ def tune_es(size: Size) -> cairn.TuneResult:
             ENV, executor="thread", seed=size.seed, run=trial.run,
             iterations=size.tune_iterations, eval_episodes=10,
             step_size=trial.params["step_size"], sigma=trial.params["sigma"],
-            on_iteration=lambda it: trial.report(it.return_mean, step=it.number),
         )  # fmt: skip
         return result.mean_return
 
     space = {"step_size": cairn.loguniform(0.03, 0.3), "sigma": cairn.loguniform(0.03, 0.3)}
     return cairn.tune(
-        objective, space, "return_mean", "max", n_trials=size.trials, executor="thread",
+        objective, space, "mean_return", "max", n_trials=size.trials, executor="thread",
         max_concurrent=1, name=STUDY, experiment=f"{EXPERIMENT}-tune", resume=False, seed=0,
     )  # fmt: skip
 
