@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 _stack: contextvars.ContextVar[tuple[Run, ...]] = contextvars.ContextVar("cairn_runs", default=())
 _open: dict[str, Run] = {}
-_lock = threading.Lock()
+# Re-entrant: the SIGTERM handler runs on the main thread, maybe while that thread holds it
+# (or while an earlier SIGTERM's handler does), and ends runs, which takes it again.
+_lock = threading.RLock()
 _handlers_installed = False
 
 
