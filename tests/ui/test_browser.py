@@ -98,6 +98,28 @@ def test_a_bad_filter_shows_an_inline_error(workspace, tab: Tab) -> None:
     assert tab.faults == []
 
 
+def test_with_auth_a_page_without_a_token_is_refused_until_one_signs_in(
+    workspace, tab: Tab
+) -> None:
+    from cairn.auth import grant, init
+
+    init()
+    (run_id,) = log_runs(1, steps=2)
+    page = tab.page
+    with ui_server(auth=True) as base:
+        refused = page.goto(base + "/runs?experiment=digits")
+        assert refused is not None and refused.status == 401
+        expect(page.locator("#runs-table")).to_have_count(0)
+        page.fill("textarea[name=token]", grant("alice", ["read:experiment/digits"], ttl="1h"))
+        page.click("button[type=submit]")
+        expect(page.locator("#runs-table")).to_contain_text("train-0")
+        assert page.url == base + "/runs?experiment=digits"  # back where it was refused
+        shoot(page, "signed-in")
+        other = page.goto(base + "/models")
+        assert other is not None and other.status == 403  # signed in, but not for models
+        assert page.goto(f"{base}/runs/{run_id}").status == 200
+
+
 def test_clicking_a_metric_header_sorts_by_it_both_ways(workspace, tab: Tab) -> None:
     log_runs(3)  # the last loss falls with the run's index; the newest run is shown first
     page = tab.page

@@ -25,7 +25,9 @@ def failure(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/api/"):
         response: Response = Response(body, status, media_type="application/json")
     elif isinstance(exc, AuthError):
-        response = page(request, "login.html", status, message=message, next=request.url.path)
+        query = request.url.query
+        back = request.url.path + (f"?{query}" if query else "")
+        response = page(request, "login.html", status, message=message, next=back)
     else:
         response = page(request, "error.html", status, status=status, message=message)
     for key, value in headers:

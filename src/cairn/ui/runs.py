@@ -20,7 +20,7 @@ from starlette.routing import Route
 from cairn.codecs.raw import NAME as BYTES_CODEC
 from cairn.datasets import files
 from cairn.datasets.versions import value_of
-from cairn.errors import NotFoundError, RequestError
+from cairn.errors import FilterSyntaxError, NotFoundError, RequestError
 from cairn.store import Store
 from cairn.tracking.artifact_blobs import StoredArtifact, run_artifact, run_artifacts
 from cairn.tracking.query import RunRecord, count_runs, get_run, metric_ranges, search_runs
@@ -52,6 +52,7 @@ class RunsPage:
     experiment: str | None
     filter: str | None
     order_by: list[str]
+    error: str | None = None  # why the query found nothing: a bad filter, shown inline
 
     @property
     def pages(self) -> int:
@@ -134,7 +135,19 @@ def runs_api(request: Request) -> Response:
 
 
 def runs_table(request: Request) -> Response:
-    return page(request, "runs.html", table=runs_page(request))
+    """The table; a query it cannot run (a bad filter, sort or page) is shown above an
+    empty table with what was typed kept, as a 400, or a 200 to htmx, which swaps in only
+    a success."""
+    try:
+        return page(request, "runs.html", table=runs_page(request))
+    except (FilterSyntaxError, RequestError) as exc:
+        table = RunsPage(
+            [], {}, 0, 1, PER_PAGE, query_list(request, "params"), query_list(request, "metrics"),
+            query_text(request, "experiment"), query_text(request, "filter"),
+            query_list(request, "order_by"), str(exc),
+        )  # fmt: skip
+        status = 200 if request.headers.get("hx-request") == "true" else 400
+        return page(request, "runs.html", status, table=table)
 
 
 def run_json(run: RunRecord, store: Store) -> dict:
