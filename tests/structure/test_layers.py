@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("auth",),
     ("serve",),
     ("ui",),
+    ("mlflow",),
     ("cairn",),  # the public API (`import cairn`), assembled from every layer above
     ("demo",),
     ("cli",),

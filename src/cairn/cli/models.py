@@ -1,9 +1,10 @@
-"""`cairn models ls|show|promote|history|transfer|orphans|gates|archive|unarchive|hooks`."""
+"""`cairn models ls|show|promote|history|transfer|orphans|gates|archive|unarchive|export|hooks`."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import typer
 
@@ -315,6 +316,21 @@ def unarchive_command(name: str, version: str) -> None:
     """Bring an archived version back (`latest` and aliases may name it again)."""
     v = models.unarchive(name, version)
     console.print(f"{v} is not archived", highlight=False)
+
+
+@app.command("export")
+def export_command(
+    ref: str = typer.Argument(..., help="NAME@ALIAS, NAME/VERSION or NAME@latest."),
+    dest: Path = typer.Argument(..., help="A new (or empty) folder to write."),
+    format: str = typer.Option("mlflow", "--format", help="mlflow: an MLflow model directory."),
+) -> None:
+    """Write a model version in another tool's format: `--format mlflow` writes an MLflow
+    model directory (MLmodel, the flavor's files, signature, requirements) that `mlflow
+    models serve -m DEST` serves."""
+    from cairn.mlflow.export import export_model
+
+    written = export_model(ref, dest, format=format, store=get_store(create=False))
+    console.print(f"wrote {ref} as an MLflow model to {written}", highlight=False)
 
 
 @hooks_app.command("ls")
