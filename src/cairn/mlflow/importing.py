@@ -152,6 +152,7 @@ class _Import:
             batch = [self._staged(r, experiment_ids, histories, imported, logged) for r in orphans]
             for chunk in _chunks(batch):
                 self._write(chunk)
+        self.progress(Stage.RUNS, done, done if total is None else total)
 
     def _ready(self, runs: list[SourceRun], waiting: dict[str, list[SourceRun]]) -> list[SourceRun]:
         """`runs` in an order that writes each parent before its children, plus children held
