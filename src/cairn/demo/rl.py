@@ -58,17 +58,23 @@ class RLDemo:
 
 
 def tune_es(size: Size) -> cairn.TuneResult:
-    """Search ES's step size and noise scale on short trainings, every trial a run."""
+    """Search ES's step size, noise scale and population on short trainings, every trial a
+    run."""
 
     def objective(trial) -> float:
         result = cairn.rl.es(
             ENV, executor="thread", seed=size.seed, run=trial.run,
             iterations=size.tune_iterations, eval_episodes=10,
             step_size=trial.params["step_size"], sigma=trial.params["sigma"],
+            population=trial.params["population"],
         )  # fmt: skip
         return result.mean_return
 
-    space = {"step_size": cairn.loguniform(0.03, 0.3), "sigma": cairn.loguniform(0.03, 0.3)}
+    space = {
+        "step_size": cairn.loguniform(0.03, 0.3),
+        "sigma": cairn.loguniform(0.03, 0.3),
+        "population": cairn.choice([16, 20, 32]),  # antithetic pairs: even sizes
+    }
     return cairn.tune(
         objective, space, "mean_return", "max", n_trials=size.trials, executor="thread",
         max_concurrent=1, name=STUDY, experiment=f"{EXPERIMENT}-tune", resume=False, seed=0,
