@@ -634,9 +634,9 @@ def labels(sizes: Sizes) -> dict[str, str]:
         "sort": "sort",
         "filter": "filter",
         "long": f"{_count(sizes.points)} points",
-        "compare": f"compare {_count(sizes.compare)}",
-        "curves": f"curves {_count(sizes.compare)}x{sizes.steps}",
-        "long_curves": f"curves {_count(sizes.compare)}x{_count(sizes.curve_steps)}",
+        "compare": "compare",
+        "curves": f"curves x{sizes.steps}",
+        "long_curves": f"curves x{_count(sizes.curve_steps)}",
     }
 
 
@@ -658,7 +658,7 @@ def write(samples: dict, sizes: Sizes, rounds: int, curve_points: int, loads: li
             ratio = cairn and system == "SQLite" and ("MLflow", op) in samples
             rows.append([
                 label if system == SYSTEMS[0] else "",
-                system,
+                "PG" if system == "PostgreSQL" else system,
                 _ms(median(system, op)),
                 f"{max(server) / min(server):.2f}",
                 _ms(median(system, op, 1)) if cairn else "",
@@ -674,7 +674,7 @@ def write(samples: dict, sizes: Sizes, rounds: int, curve_points: int, loads: li
         "ui",
         f"The UI with {sizes.runs:,} runs x {sizes.params} params x {sizes.metrics} metrics, "
         f"{rounds} alternating round{'s' * (rounds > 1)}",
-        ["operation", "by", "ms", "spread", "trip ms", "target met", "/MLflow"],
+        ["operation", "by", "ms", "spread", "trip ms", "target", "/MLflow"],
         rows,
         notes(sizes, verdicts, curve_points, loads),
     )
@@ -687,11 +687,11 @@ def notes(sizes: Sizes, verdicts: dict[str, int], curve_points: int, loads: list
         f"Data: {sizes.runs:,} finished runs in one experiment, {sizes.params} params and "
         f"{sizes.metrics} metrics of {sizes.steps} steps each; {n} more runs in another with "
         f"{sizes.curve_steps:,} steps of one metric; one run with {sizes.points:,} points of "
-        "one metric. cairn (SQLite, PostgreSQL): `cairn.ui.create_app` under uvicorn, a process "
-        "per backend, asked by httpx over loopback; ms = server time (the request's arrival to "
-        "the response's start, sent in a Server-Timing header), trip ms = the client's round "
-        f"trip. MLflow {_mlflow_version()}: its Python API on its SQLite store, in the "
-        "benchmark's process; ms = the call.",
+        "one metric. cairn (SQLite, PG = PostgreSQL): `cairn.ui.create_app` under uvicorn, a "
+        "process per backend, asked by httpx over loopback; ms = server time (the request's "
+        "arrival to the response's start, sent in a Server-Timing header), trip ms = the "
+        f"client's round trip. MLflow {_mlflow_version()}: its Python API on its SQLite store, "
+        "in the benchmark's process; ms = the call.",
         f"Rows, cairn | MLflow: first page = GET /api/runs?experiment={EXPERIMENT} (50 runs, "
         "the total, last/min/max of 8 metrics) | mlflow.search_runs(max_results=50); page, "
         f"HTML = GET /runs?experiment={EXPERIMENT}; sort = &order_by={SORT} | "
@@ -701,8 +701,9 @@ def notes(sizes: Sizes, verdicts: dict[str, int], curve_points: int, loads: list
         "(p1 is 0.25 or 0.75: the same runs); points = GET /api/runs/ID/metrics/"
         f"{LONG_KEY} (2,000 buckets of mean, min, max) | get_metric_history (every point); "
         f"compare = GET /api/compare?runs=<{n} ids> (their params side by side) | "
-        f"search_runs(\"attributes.run_id IN (<{n} ids>)\"); curves = GET /api/compare/curves?"
-        f"runs=<{n} ids>&metric=KEY (at most {curve_points:,} points a run) | "
+        f"search_runs(\"attributes.run_id IN (<{n} ids>)\"); curves xN = {n} runs' curves of "
+        f"N steps: GET /api/compare/curves?runs=<{n} ids>&metric=KEY (at most "
+        f"{curve_points:,} points a run) | "
         "get_metric_history of each run. The first pages, sorted and filtered, name the same "
         "runs in all three; the points, runs and curves were counted.",
         "/MLflow = cairn's median / MLflow's, both on SQLite (below 1: cairn is faster). "
