@@ -59,7 +59,7 @@ class Executor(TaskMethods, futures.Executor, ABC):
         self._guarded: set[Future] = set()
         interpreter_exit.track(self)
 
-    def _target(self) -> tuple[Executor, TaskOptions]:
+    def target(self) -> tuple[Executor, TaskOptions]:
         return self, DEFAULT
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:

@@ -84,7 +84,7 @@ class TaskMethods:
 
     __slots__ = ()
 
-    def _target(self) -> tuple[Executor, TaskOptions]:
+    def target(self) -> tuple[Executor, TaskOptions]:
         """The executor that runs the tasks, and their options."""
         raise NotImplementedError
 
@@ -99,13 +99,13 @@ class TaskMethods:
         attempts after a failure, `timeout` seconds from submission (then the task is
         stopped and fails with TaskTimeout), `resources={"cpus": n, "gpus": m}` held while
         it runs."""
-        executor, options = self._target()
+        executor, options = self.target()
         return ExecutorOptions(executor, options.changed(retries, timeout, resources))
 
     def submit(self, fn: Callable, /, *args: object, **kwargs: object) -> Future:
         """Run `fn(*args, **kwargs)`; a Future among the arguments is replaced by its result
         first (if it failed, so does this task)."""
-        executor, options = self._target()
+        executor, options = self.target()
         return executor._submit(fn, args, kwargs, options)
 
     def map(
@@ -119,7 +119,7 @@ class TaskMethods:
         reached. Items travel in chunks, so tiny tasks cost microseconds each. `timeout` is
         a deadline for the whole map, from this call; `resources` apply to each chunk and
         `retries` to each item."""
-        executor, options = self._target()
+        executor, options = self.target()
         return executor._map(fn, iterables, timeout, chunksize, options)
 
     def map_chunks(
@@ -127,13 +127,13 @@ class TaskMethods:
     ) -> list[Future]:
         """One future per chunk of `items` (argument tuples), each resolving to a list of
         (ok, value)."""
-        executor, options = self._target()
+        executor, options = self.target()
         return executor._map_chunks(fn, items, chunksize, options)
 
     def actor(self, cls: type, /, *args: object, **kwargs: object) -> ActorHandle:
         """An instance of `cls` living in one dedicated worker; its methods return futures.
         It takes `resources` (not retries or a timeout)."""
-        executor, options = self._target()
+        executor, options = self.target()
         return executor._actor(cls, args, kwargs, options)
 
 
@@ -154,7 +154,7 @@ class ExecutorOptions(TaskMethods):
     def workers(self) -> int:
         return self._executor.workers
 
-    def _target(self) -> tuple[Executor, TaskOptions]:
+    def target(self) -> tuple[Executor, TaskOptions]:
         return self._executor, self._options
 
     def __repr__(self) -> str:

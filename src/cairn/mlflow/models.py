@@ -38,7 +38,7 @@ from cairn.models.loading import load as load_version
 from cairn.models.signature import Signature, conform
 from cairn.models.signature import infer_signature as infer_cairn_signature
 from cairn.models.versions import KIND as MODEL_KIND
-from cairn.models.versions import ModelVersion, get_model, register
+from cairn.models.versions import ModelVersion, flavor_payload, get_model, register
 from cairn.store import get_store
 from cairn.tracking import active, query
 from cairn.tracking.artifacts import ArtifactRef, record_input, save_artifact
@@ -99,7 +99,7 @@ def log_model(
     run = run_to_log(None)
     store = run.store
     found = _signature(impl, model, signature, input_example)
-    payload = _payload(impl, model, input_example)
+    payload = flavor_payload(impl, model, input_example)
     meta = {
         PATH_KEY: path,
         FLAVOR_KEY: impl.name,
@@ -184,18 +184,6 @@ def _signature(impl: Flavor, model: object, given: object, example: object) -> S
     except Exception as exc:  # as MLflow: a model that cannot predict its example still logs
         log.warning("could not infer the model's signature from its input example: %s", exc)
         return None
-
-
-def _payload(impl: Flavor, model: object, example: object) -> bytes:
-    try:
-        return impl.save(model, example=example)
-    except CairnError:
-        raise
-    except Exception as exc:
-        raise InvalidValueError(
-            f"the {impl.name} flavor cannot save a {type(model).__qualname__}: {exc}; "
-            "pass flavor= to choose another"
-        ) from exc
 
 
 def _register(

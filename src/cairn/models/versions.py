@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from cairn.errors import CairnError, InvalidValueError, NotFoundError, VersionContentionError
 from cairn.models import audit, delivery, hooks
+from cairn.models.flavors.protocol import Flavor
 from cairn.models.flavors.registry import detect, flavor_named
 from cairn.models.references import (
     LATEST,
@@ -116,16 +117,7 @@ def register(
     if example is not None:
         outputs = _predict_example(impl, model, example)
         signature = infer_signature(example, outputs).to_json()
-    try:
-        payload = impl.save(model, example=example)
-    except CairnError:
-        raise
-    except Exception as exc:
-        raise InvalidValueError(
-            f"the {impl.name} flavor cannot save a {type(model).__qualname__}: {exc}; "
-            "pass flavor= to choose another"
-        ) from exc
-    digest = store.put_value(payload, codec="bytes")
+    digest = store.put_value(flavor_payload(impl, model, example), codec="bytes")
     example_digest = store.put_value(example) if example is not None else None
     existing = _version_with_digest(store, name, digest)
     if existing is not None:
@@ -674,3 +666,17 @@ def _change_tag(name: str, key: str, value: str | None, version: int | None, sto
         action = audit.Action.TAG_SET if value is not None else audit.Action.TAG_DELETE
         subject = audit.model_subject(name, number or None)
         audit.record(conn, action, subject, before=before, after=value, key=key)
+
+
+def flavor_payload(impl: Flavor, model: object, example: object = None) -> bytes:
+    """`model` saved by its flavor; a flavor that cannot save it is an InvalidValueError
+    that says to choose another."""
+    try:
+        return impl.save(model, example=example)
+    except CairnError:
+        raise
+    except Exception as exc:
+        raise InvalidValueError(
+            f"the {impl.name} flavor cannot save a {type(model).__qualname__}: {exc}; "
+            "pass flavor= to choose another"
+        ) from exc

@@ -81,7 +81,7 @@ class Fleet:
 def fleet_for(executor: Executor | ExecutorOptions, count: int, scenario: Scenario) -> Fleet:
     """`count` rollout actors on `executor`: those earlier trainings made there, and new
     ones if they were fewer, started before this returns."""
-    base, options = executor._target()
+    base, options = executor.target()
     with _lock:
         made = _made.setdefault(base, {}).setdefault(options, [])
         new = [executor.actor(RolloutWorker) for _ in range(count - len(made))]
