@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from cairn.states import RunStatus
 from cairn.store import get_store, reset_store
+from cairn.tracking import active
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("CAIRN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -26,7 +28,15 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.chdir(tmp_path)
     reset_store()
     yield tmp_path
+    _end_open_runs()
     reset_store()
+
+
+def _end_open_runs() -> None:
+    """Runs a test left open (as MLflow's fluent API leaves a run it started on its own)
+    end with the test, in its workspace: at the interpreter's exit that workspace, or its
+    PostgreSQL database, is gone."""
+    active.end_all(RunStatus.FINISHED)
 
 
 @pytest.fixture
@@ -42,6 +52,7 @@ def pg_url() -> Iterator[str]:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     yield f"{base}/{name}"
+    _end_open_runs()
     reset_store()
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -120,6 +131,7 @@ def backend(
     reset_store()
     get_store()
     yield request.param
+    _end_open_runs()
     reset_store()
 
 

@@ -22,7 +22,15 @@ from cairn.lineage import lineage
 from cairn.pipeline import Step, StepInputError, step
 from cairn.store import get_store
 from cairn.timetravel import as_of
-from cairn.tracking import ArtifactRef, Run, RunRecord, get_run, search_runs, start_run
+from cairn.tracking import (
+    ArtifactRef,
+    Run,
+    RunRecord,
+    get_run,
+    resume_run,
+    search_runs,
+    start_run,
+)
 from cairn.tracking.active import current as active_run
 from cairn.tracking.artifacts import load
 from cairn.tuning import (
@@ -80,6 +88,7 @@ __all__ = [
     "lineage",
     "load",
     "search_runs",
+    "resume_run",
     "start_run",
     "step",
     "choice",

@@ -45,6 +45,33 @@ def test_steps_default_to_one_past_the_last(backend: str) -> None:
     assert [s for s, _, _ in cairn.get_run(run.id).metric_history("loss")] == [0, 1, 2, 10, 11]
 
 
+def test_given_timestamps_are_kept(backend: str) -> None:
+    with cairn.start_run("stamped") as run:
+        run.log({"loss": 0.5}, timestamp=1_000.25)
+        run.log({"loss": 0.4})
+    history = cairn.get_run(run.id).metric_history("loss")
+    assert [(step, value) for step, value, _ in history] == [(0, 0.5), (1, 0.4)]
+    assert history[0][2] == 1_000.25
+    assert history[1][2] > 1_000_000_000  # now, not the given time
+
+
+def test_a_resumed_run_goes_on_where_it_ended(backend: str) -> None:
+    with cairn.start_run("first-part", experiment="resume", params={"lr": 0.1}) as run:
+        run.log({"loss": 1.0})
+        run.log({"loss": 0.9})
+    assert cairn.get_run(run.id).status == "finished"
+    with cairn.resume_run(run.id[-8:], tags={"part": "2"}) as again:
+        assert again.id == run.id and again.experiment == "resume"
+        assert cairn.get_run(run.id).status == "running"
+        again.log({"loss": 0.8})  # no step: one past the last one logged before
+    record = cairn.get_run(run.id)
+    assert record.status == "finished"
+    assert [(s, v) for s, v, _ in record.metric_history("loss")] == [(0, 1.0), (1, 0.9), (2, 0.8)]
+    assert record.tags["part"] == "2" and record.params == {"lr": 0.1}
+    with pytest.raises(cairn.CairnError, match="runs ls"):
+        cairn.resume_run("NOSUCHRUN")
+
+
 def test_non_finite_metrics_are_kept(backend: str) -> None:
     with cairn.start_run("nan") as run:
         run.log({"a": math.nan, "b": math.inf, "c": -math.inf, "d": np.float32(0.5)})

@@ -13,13 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cairn.errors import RunEndedError
 from cairn.mlflow.runs import run_to_log, settle
-from cairn.states import RunStatus
 from cairn.tracking import active
-from cairn.tracking.run import Run
-from cairn.tracking.validation import check_name, metric_value
-from cairn.tracking.writer import flush_all, writer_for
+from cairn.tracking.writer import flush_all
 
 _PLAIN = (bool, int, float, str)
 
@@ -65,10 +61,7 @@ def log_metrics(
     dataset: object = None,
 ) -> None:
     run = run_to_log(run_id)
-    if timestamp is None:
-        run.log(metrics, step)
-    else:
-        _log_at(run, metrics, step, timestamp / 1000)
+    run.log(metrics, step, timestamp=None if timestamp is None else timestamp / 1000)
     settle(run)
 
 
@@ -93,21 +86,3 @@ def param_value(value: object) -> object:
     if plain is None or isinstance(plain, _PLAIN):
         return plain
     return str(value)
-
-
-def _log_at(run: Run, metrics: Mapping[str, object], step: int | None, ts: float) -> None:
-    """`run.log` with the time each value was taken given: the same rows, through the same
-    writer, with the same next-step rule."""
-    if run.status is not RunStatus.RUNNING:
-        raise RunEndedError(f"run {run.id} has ended ({run.status}); start a new run to log")
-    steps = run._steps  # run.log's own counters, so the two ways of logging agree
-    rows = []
-    for key, value in metrics.items():
-        check_name(key, "metric name")
-        at = step if step is not None else steps.get(key, -1) + 1
-        rows.append((run.id, key, at, metric_value(key, value), ts))
-        steps[key] = at
-    writer = writer_for(run.store)
-    with writer.lock:
-        writer.pending.extend(rows)
-    writer.wake_if_full()

@@ -9,21 +9,17 @@ ends when the process does.
 from __future__ import annotations
 
 import logging
-import time
 from types import TracebackType
-
-import sqlalchemy as sa
 
 from cairn.errors import CairnError
 from cairn.mlflow.entities import Run as MlflowRun
 from cairn.mlflow.entities import RunData, RunInfo, RunInputs, final_status
 from cairn.mlflow.experiments import active_experiment_name, get_experiment
 from cairn.mlflow.views import RUN_NAME_TAG, mlflow_runs
-from cairn.states import RunStatus
-from cairn.store import Store, get_store, schema
+from cairn.store import get_store
 from cairn.tracking import active, query
-from cairn.tracking.capture import process_identity
 from cairn.tracking.run import Run
+from cairn.tracking.start import resume_run
 from cairn.tracking.start import start_run as start_cairn_run
 from cairn.tracking.writer import flush_all, writer_for
 
@@ -94,7 +90,7 @@ def start_run(
     if description is not None:
         tags[DESCRIPTION_TAG] = description
     if run_id is not None:
-        run = _resume(get_store(), run_id, tags)
+        run = resume_run(run_id, tags=tags)
     else:
         parent = parent_run_id if parent_run_id is not None else current
         # A child lives in its parent's store, even if the tracking URI changed since.
@@ -171,38 +167,3 @@ def settle(run: Run) -> None:
     are flushed as it goes and when it ends): a handle is never ended."""
     if run is not active.current():
         run.flush()
-
-
-def _resume(store: Store, run_id: str, tags: dict) -> Run:
-    """Reopen run `run_id` as this process's: running again, its liveness read from this
-    process, and its metrics' next steps after the last ones it logged."""
-    record = query.get_run(run_id, store=store)
-    runs, latest = schema.runs, schema.latest_metrics
-    # This process's identity, so readers see the run alive; the user and command stay.
-    identity = {k: v for k, v in process_identity().items() if k in ("host", "pid", "pid_started")}
-    with store.writer() as conn:
-        conn.execute(
-            runs.update()
-            .where(runs.c.id == record.id)
-            .values(
-                status=RunStatus.RUNNING.value,
-                ended=None,
-                error=None,
-                heartbeat=time.time(),
-                **identity,
-            )
-        )
-        steps = dict(
-            conn.execute(
-                sa.select(latest.c.key, latest.c.step).where(latest.c.run_id == record.id)
-            ).all()
-        )
-    writer = writer_for(store)
-    run = Run(store, record.id, record.name, record.experiment, record.parent_id, writer)
-    # Without this, a metric logged without a step would start again at step 0.
-    run._steps.update(steps)
-    writer.add_live_run(run.id)
-    active.push(run)
-    if tags:
-        run.set_tags(tags)
-    return run

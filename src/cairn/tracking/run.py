@@ -67,6 +67,7 @@ class Run:
         experiment: str,
         parent_id: str | None,
         writer: MetricWriter,
+        last_steps: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.id = run_id
@@ -75,7 +76,8 @@ class Run:
         self.parent_id = parent_id
         self.status = RunStatus.RUNNING
         self._writer = writer
-        self._steps: dict[str, int] = {}
+        # Each metric's last step, for the next value logged without one.
+        self._steps: dict[str, int] = dict(last_steps or {})
         self._output: OutputCapture | None = None
 
     def __repr__(self) -> str:
@@ -89,11 +91,18 @@ class Run:
         if self._output is None:
             self._output = OutputCapture.start()
 
-    def log(self, metrics: Mapping[str, object], step: int | None = None) -> None:
-        """Record metric values at `step` (by default one past each metric's last step)."""
+    def log(
+        self,
+        metrics: Mapping[str, object],
+        step: int | None = None,
+        *,
+        timestamp: float | None = None,
+    ) -> None:
+        """Record metric values at `step` (by default one past each metric's last step),
+        taken at `timestamp` (seconds since the epoch; by default now)."""
         if self.status is not RunStatus.RUNNING:
             raise RunEndedError(f"run {self.id} has ended ({self.status}); start a new run to log")
-        ts = time.time()
+        ts = time.time() if timestamp is None else timestamp
         rows = []
         steps = self._steps
         for key, value in metrics.items():

@@ -9,6 +9,7 @@ leave it.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -69,13 +70,26 @@ def metric_series(
             return Series(key, [r.step for r in head], values, values, values, len(head), False)
         low = head[0].step
         high = conn.execute(sa.select(sa.func.max(m.c.step)).where(*mine)).scalar_one()
-        bucket = _bucket(low, high - low + 1, max_points)
-        rows = conn.execute(
-            sa.select(sa.func.min(m.c.step), *_statistics(), sa.func.count())
-            .where(*mine)
-            .group_by(bucket)
-            .order_by(bucket)
-        ).all()
+        span = high - low + 1
+        summary = sa.select(sa.func.min(m.c.step), *_statistics(), sa.func.count()).where(*mine)
+        if conn.dialect.name == "sqlite":
+            # SQLite groups by an expression through a sort of every row (0.7 s for a million
+            # here); a range query a bucket reads the index in step order instead (0.4 s).
+            # PostgreSQL hashes the groups, and would pay a round trip a bucket.
+            step, first, after = m.c.step, sa.bindparam("first"), sa.bindparam("after")
+            by_range = summary.where(step >= first, step < after)
+            edges = [low + -(-b * span // max_points) for b in range(max_points + 1)]
+            rows = [
+                row
+                for row in (
+                    conn.execute(by_range, {"first": a, "after": b}).one()
+                    for a, b in itertools.pairwise(edges)
+                )
+                if row[4]  # an empty bucket, as GROUP BY leaves it out
+            ]
+        else:
+            bucket = _bucket(low, span, max_points)
+            rows = conn.execute(summary.group_by(bucket).order_by(bucket)).all()
     return Series(
         key,
         [r[0] for r in rows],

@@ -14,7 +14,7 @@ from ulid import ULID
 from cairn.errors import InvalidValueError, NotFoundError
 from cairn.states import RunStatus
 from cairn.store import Store, get_store, schema
-from cairn.tracking import active, liveness
+from cairn.tracking import active, liveness, query
 from cairn.tracking.capture import (
     capture_code_record,
     capture_environment,
@@ -75,7 +75,7 @@ def start_run(
     if reproduces and parent_id is None:  # set by `cairn runs reproduce` for the re-run
         tags = {**(tags or {}), "cairn.reproduces": reproduces}
     params_rows = param_rows(run_id, params or {})  # checked before anything is written
-    tags_rows = tag_rows(run_id, tags or {})
+    tags_rows = tag_rows(run_id, tags or {})  # checked before anything is written
     refs = None
     if capture or parent_id is None:
         refs = (capture_code_record(store), store.put_value(capture_environment(), codec="json"))
@@ -122,6 +122,45 @@ def start_run(
     (active.push if activate else active.track)(run)
     if capture_output:
         run.capture_output()
+    return run
+
+
+def resume_run(
+    run_id: str, *, tags: Mapping[str, object] | None = None, store: Store | None = None
+) -> Run:
+    """Reopen run `run_id`, ended or not, as this process's active run (MLflow's
+    `start_run(run_id=...)`): running again, seen alive through this process, and each
+    metric logged without a step going on after the last step it has."""
+    store = store or get_store()
+    runs, latest = schema.runs, schema.latest_metrics
+    tags_rows = tag_rows(run_id, tags or {})  # checked before anything is written
+    # This process's identity, so readers see the run alive; its user and command stay.
+    identity = {k: v for k, v in process_identity().items() if k in ("host", "pid", "pid_started")}
+    record = query.get_run(run_id, store=store)  # an unambiguous prefix will do
+    run_id = record.id
+    with store.writer() as tx:
+        tx.execute(
+            runs.update()
+            .where(runs.c.id == run_id)
+            .values(
+                status=RunStatus.RUNNING.value,
+                ended=None,
+                error=None,
+                heartbeat=time.time(),
+                **identity,
+            )
+        )
+        last_steps = dict(
+            tx.execute(
+                sa.select(latest.c.key, latest.c.step).where(latest.c.run_id == run_id)
+            ).all()
+        )
+    writer = writer_for(store)
+    run = Run(store, run_id, record.name, record.experiment, record.parent_id, writer, last_steps)
+    writer.add_live_run(run_id)
+    active.push(run)
+    if tags_rows:
+        run.set_tags(tags)
     return run
 
 
