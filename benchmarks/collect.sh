@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
   echo "shared virtual machines: a re-run can move a number by a third, so where a target is"
   echo "close (the local round trip, cairn on Ray) the issue's closing note gives the spread"
   echo "over several runs."
-  for name in metrics arrays frames lineage steps compute tune tune_overhead models serve \
+  for name in metrics arrays frames lineage steps compute tune tune_overhead models serve auth_cost \
     ui rl rl_steps mlflow_api mlflow_import; do
     echo
     sed 's/^# /### /' "benchmarks/results/$name.md"
