@@ -464,6 +464,10 @@ def notes(
     }
     (worst_on, worst_c), worst_cost = max(auth_costs.items(), key=lambda item: item[1])
     auth_errors = sum(s.errors for on, _ in twins for c in CONNECTIONS for s in samples[(on, c)])
+    worst_rps = [s.rps for s in samples[(worst_on, worst_c)]]
+    worst_spread = max(worst_rps) / min(worst_rps)
+    # A gap smaller than the row's own spread is noise this machine cannot settle.
+    unsettled = 1 / (1 - worst_cost) < worst_spread
     return "\n".join([
         'Every request is the same single digits row, `{"inputs": [[64 floats]]}` (MLflow '
         "takes the same body at /invocations; the Ray deployment reads it the same way). wrk "
@@ -503,8 +507,15 @@ def notes(
         f"- hot reload with zero failed requests, switched within 2 s: {failed} failed, "
         f"switched within {switch * 1000:,.0f} ms: {verdict(failed == 0 and switch <= 2)};",
         f"- auth on at most 10 % below auth off, every request answered: the widest gap, "
-        f"'{worst_on}' at {worst_c} connections, {worst_cost:.1%} below; {auth_errors} errors: "
-        f"{verdict(worst_cost <= 0.10 and auth_errors == 0)}.",
+        f"'{worst_on}' at {worst_c} connections, {worst_cost:.1%} below (the row's spread "
+        f"{worst_spread:.2f}); {auth_errors} errors: "
+        f"{verdict(worst_cost <= 0.10 and auth_errors == 0)}"
+        + (
+            ": the gap is within the spread, which wrk on a shared machine cannot settle; "
+            "bench_auth_cost.py measures what auth costs a request in CPU time."
+            if unsettled and worst_cost > 0.10
+            else "."
+        ),
     ])  # fmt: skip
 
 
