@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,42 @@ def test_schema_version_is_recorded(workspace: Path) -> None:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == (
             HEAD_REVISION
         )
+
+
+def _open_new_stores(folder: str, count: int, barrier, problems) -> None:
+    """Open `count` new SQLite files, each at the same moment as the other processes."""
+    for i in range(count):
+        barrier.wait()
+        try:
+            engine = create_engine(f"sqlite:///{folder}/{i}.db")
+            with engine.connect() as conn:
+                mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+            engine.dispose()
+            if mode != "wal":
+                problems.put(f"{i}.db is in {mode} mode")
+        except Exception as exc:  # each failure is reported, not just the first
+            problems.put(f"{i}.db: {exc!r}")
+
+
+def test_processes_opening_a_new_sqlite_file_at_once_all_get_it_in_wal_mode(
+    tmp_path: Path,
+) -> None:
+    # Switching a new file to WAL reads its header, then writes it; two processes doing
+    # that at once can get "database is locked" at once, busy timeout or not (1 opening
+    # in 20 failed so with 8 processes when each switched on its own).
+    context = multiprocessing.get_context("spawn")
+    processes, files = 8, 120
+    barrier, problems = context.Barrier(processes), context.Queue()
+    workers = [
+        context.Process(target=_open_new_stores, args=(str(tmp_path), files, barrier, problems))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert [worker.exitcode for worker in workers] == [0] * processes
+    found = []
+    while not problems.empty():
+        found.append(problems.get())
+    assert found == []

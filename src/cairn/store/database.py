@@ -40,13 +40,37 @@ def create_engine(url: str) -> sa.Engine:
         )
         sa.event.listen(engine, "connect", _configure_sqlite)
         sa.event.listen(engine, "begin", _begin_immediate)
+        if database and database != ":memory:":
+            _use_wal(engine, database)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def _use_wal(engine: sa.Engine, database: str) -> None:
+    """Put the database file in WAL mode (readers and a writer at once), which the file
+    keeps. Switching reads the file's header, then writes it, and SQLite fails at once, busy
+    timeout or not, a connection that holds a read lock and wants the write lock another
+    holds: so of processes opening a new store together, some would get "database is
+    locked". One switches, under the store's file lock; the others find it done."""
+    if _journal_mode(engine) == "wal":
+        return
+    with _file_lock(database):
+        _journal_mode(engine, "PRAGMA journal_mode=WAL")
+
+
+def _journal_mode(engine: sa.Engine, statement: str = "PRAGMA journal_mode") -> str:
+    """The file's journal mode after `statement`. Where WAL cannot be had (no shared memory,
+    as on some network drives) SQLite keeps the old mode, and the store works in it."""
+    # A raw connection: no transaction is begun, and the mode cannot change inside one.
+    connection = engine.raw_connection()
+    try:
+        return connection.driver_connection.execute(statement).fetchone()[0]
+    finally:
+        connection.close()
+
+
 def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     # WAL + NORMAL is durable against process crashes (not power loss), like most stores.
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -103,6 +127,13 @@ def _migration_lock(engine: sa.Engine) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
+    with _file_lock(database):
+        yield
+
+
+@contextmanager
+def _file_lock(database: str) -> Iterator[None]:
+    """The store's lock across processes, held while its file changes shape."""
     with open(f"{database}.lock", "a") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
